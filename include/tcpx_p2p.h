@@ -1,0 +1,268 @@
+/*
+ * tcpx_p2p.h - point-to-point transfers of host and GPU memory over TCP.
+ *
+ * The whole public API of libtcpx_p2p. Plain C11, no transport detail:
+ * the same calls drive the built-in multi-socket TCP transport and any
+ * external ncclNet plugin (GPUDirect-TCPX).
+ *
+ * Model
+ *   A *session* owns listening endpoints, registered memory and connections
+ *   to named *peers*. A connection is full duplex: a control stream plus
+ *   `channels` data streams in each direction. A *transfer* groups sends and
+ *   receives posted to one peer; it completes when every operation in it has
+ *   completed.
+ *
+ *   Sends and receives are matched by tag: an incoming send is matched with
+ *   the oldest posted, unmatched receive of the same tag from that peer
+ *   (sends of one tag are matched in the order they were posted). Sizes must
+ *   be equal: a send of N bytes matched with a receive of M != N bytes fails
+ *   on both sides with TCPX_ERR_PROTOCOL and no byte is written.
+ *   A send completes when the receiver has the bytes (remote completion).
+ *
+ * Threads
+ *   All calls are thread-safe: a session serialises its state internally.
+ *   Progress is made by tcpx_xfer_test / tcpx_xfer_wait / tcpx_session_progress
+ *   (any of them progresses every peer of the session); the built-in
+ *   transport moves bytes on its own I/O threads.
+ *
+ * Errors
+ *   Every call that can fail returns a tcpx_status; TCPX_OK is 0 and errors
+ *   are negative. tcpx_last_error() returns a sentence with the detail of the
+ *   last error raised on the calling thread.
+ */
+#ifndef TCPX_P2P_H
+#define TCPX_P2P_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TCPX_VERSION_MAJOR 0
+#define TCPX_VERSION_MINOR 1
+#define TCPX_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------ status */
+
+typedef enum tcpx_status {
+    TCPX_OK = 0,
+    TCPX_IN_PROGRESS = 1,        /* not an error: the operation is still running */
+    TCPX_ERR_INVALID = -1,       /* bad argument or call in the wrong state */
+    TCPX_ERR_NOMEM = -2,         /* allocation failed */
+    TCPX_ERR_NOT_FOUND = -3,     /* unknown peer or memory id */
+    TCPX_ERR_TIMEOUT = -4,       /* a deadline passed */
+    TCPX_ERR_PEER = -5,          /* connection to the peer lost or closed */
+    TCPX_ERR_PROTOCOL = -6,      /* malformed bytes, or a send/receive mismatch */
+    TCPX_ERR_UNSUPPORTED = -7,   /* feature not available here (e.g. no GPU) */
+    TCPX_ERR_CUDA = -8,          /* a CUDA call failed */
+    TCPX_ERR_TRANSPORT = -9,     /* the transport (socket or plugin) failed */
+    TCPX_ERR_AUTH = -10,         /* wrong or missing session token */
+    TCPX_ERR_SYSTEM = -11,       /* an operating-system call failed */
+} tcpx_status;
+
+/* Static name of a status, e.g. "TCPX_ERR_PEER". Never NULL. */
+const char *tcpx_strerror(tcpx_status st);
+
+/* Detail of the last error raised on the calling thread ("" if none). The
+ * string stays valid until the next tcpx_ call on this thread. */
+const char *tcpx_last_error(void);
+
+/* ------------------------------------------------------------------ config */
+
+#define TCPX_MAX_CHANNELS 64
+#define TCPX_NAME_MAX 64
+
+/* Session configuration. Fill with tcpx_config_init(), change fields, then
+ * pass to tcpx_session_create(). Every field can be overridden by the
+ * environment variable named beside it; the environment wins over the code
+ * so that an operator can tune a deployed program. */
+typedef struct tcpx_config {
+    int gpu_id;                /* TCPX_GPU: CUDA device for GPU memory, -1 = host only (default -1) */
+    int channels;              /* TCPX_CHANNELS: data streams per direction, 1..64 (default 4) */
+    char transport[256];       /* TCPX_TRANSPORT: "auto", "socket", or path/name of an ncclNet plugin (default "auto") */
+    char bind_addr[64];        /* TCPX_BIND_ADDR: numeric IPv4/IPv6 address to listen on; "" = first
+                                  up non-loopback interface, else 127.0.0.1 (default "") */
+    char name[TCPX_NAME_MAX];  /* TCPX_NAME: this session's name as peers see it (default host:pid) */
+    size_t chunk_bytes;        /* TCPX_CHUNK_BYTES: unit a message is split into across channels (default 1 MiB) */
+    int window;                /* TCPX_WINDOW: max requests in flight per data stream (default 8) */
+    int socks_per_comm;        /* TCPX_SOCKS_PER_COMM: TCP sockets per transport stream (default 1) */
+    int connect_timeout_ms;    /* TCPX_CONNECT_TIMEOUT_MS: bound on connect/accept (default 30000) */
+    int peer_timeout_ms;       /* TCPX_PEER_TIMEOUT_MS: unacknowledged data older than this fails the
+                                  peer (TCP_USER_TIMEOUT; default 30000) */
+    int log_level;             /* TCPX_LOG_LEVEL: 0 none, 1 error, 2 warn, 3 info, 4 debug (default 2) */
+} tcpx_config;
+
+/* Fill cfg with the defaults above (environment not applied yet). */
+void tcpx_config_init(tcpx_config *cfg);
+
+/* Apply the TCPX_* environment variables to cfg. tcpx_session_create()
+ * does this itself; it is public so that a tool can show the result.
+ * Errors: TCPX_ERR_INVALID when a variable holds a malformed value. */
+tcpx_status tcpx_config_apply_env(tcpx_config *cfg);
+
+/* ----------------------------------------------------------------- session */
+
+typedef struct tcpx_session tcpx_session;
+
+/* Create a session. cfg may be NULL (defaults + environment). The config is
+ * copied. Errors: TCPX_ERR_INVALID (bad config), TCPX_ERR_TRANSPORT (the
+ * transport could not be loaded or has no device), TCPX_ERR_UNSUPPORTED
+ * (gpu_id >= 0 on a build or machine without CUDA), TCPX_ERR_NOMEM. */
+tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out);
+
+/* Release everything the session holds: connections (pending transfers fail
+ * with TCPX_ERR_PEER), registrations, listening endpoints. Transfers still
+ * held by the caller must be released before this call. NULL is ignored. */
+void tcpx_session_destroy(tcpx_session *s);
+
+/* The session's configuration after defaults and environment. */
+const tcpx_config *tcpx_session_config(const tcpx_session *s);
+
+/* Name of the transport in use ("socket", or the plugin's name). */
+const char *tcpx_session_transport(const tcpx_session *s);
+
+/* Start listening (idempotent) and return the connection-info blob that a
+ * peer passes to tcpx_session_load_remote(). *blob points into the session
+ * and stays valid until the session is destroyed. */
+tcpx_status tcpx_session_listen(tcpx_session *s, const void **blob, size_t *len);
+
+/* Wait until the peer that calls itself `peer` (its config name) has
+ * connected, check its token, and open the reply direction to it. Bounded
+ * by connect_timeout_ms. Connections from other peers that arrive meanwhile
+ * are kept for their own accept. Connections with a wrong token are closed
+ * and logged; accept keeps waiting for the right one.
+ * Errors: TCPX_ERR_TIMEOUT, TCPX_ERR_INVALID (name in use), TCPX_ERR_PEER. */
+tcpx_status tcpx_session_accept(tcpx_session *s, const char *peer);
+
+/* Store the connection info of a peer under the name `peer` (a local label).
+ * Errors: TCPX_ERR_PROTOCOL (malformed blob), TCPX_ERR_INVALID. */
+tcpx_status tcpx_session_load_remote(tcpx_session *s, const char *peer,
+                                     const void *blob, size_t len);
+
+/* Connect to a peer whose info was loaded, present its token, and wait for
+ * the peer to accept and open the reply direction (bounded by
+ * connect_timeout_ms). Listens implicitly if needed.
+ * Errors: TCPX_ERR_NOT_FOUND (no info loaded), TCPX_ERR_TIMEOUT,
+ * TCPX_ERR_AUTH (the peer refused the token), TCPX_ERR_PEER, TCPX_ERR_TRANSPORT. */
+tcpx_status tcpx_session_connect(tcpx_session *s, const char *peer);
+
+/* Close the connection to a peer. Its pending operations fail with
+ * TCPX_ERR_PEER; transfers that hold them stay valid until released.
+ * Errors: TCPX_ERR_NOT_FOUND. */
+tcpx_status tcpx_session_disconnect(tcpx_session *s, const char *peer);
+
+/* State of a peer: TCPX_OK when connected, TCPX_ERR_NOT_FOUND, or the
+ * error that failed it (TCPX_ERR_PEER, TCPX_ERR_TIMEOUT, ...). */
+tcpx_status tcpx_session_peer_status(tcpx_session *s, const char *peer);
+
+/* Make progress on every peer without blocking. Returns TCPX_OK. */
+tcpx_status tcpx_session_progress(tcpx_session *s);
+
+/* ------------------------------------------------------------------ memory */
+
+typedef enum tcpx_mem_kind {
+    TCPX_MEM_HOST = 0,
+    TCPX_MEM_CUDA = 1,
+} tcpx_mem_kind;
+
+typedef uint64_t tcpx_mem_id;   /* 0 is never a valid id */
+
+typedef struct tcpx_mem_info_t {
+    void *ptr;
+    size_t size;
+    tcpx_mem_kind kind;
+    int device;                 /* CUDA device, -1 for host memory */
+    tcpx_mem_id id;
+} tcpx_mem_info_t;
+
+/* Register [ptr, ptr+size) for transfers. The caller keeps ownership of the
+ * memory and must not free it before tcpx_mem_deregister(). Registrations
+ * are per session; transports register lazily per connection.
+ * Errors: TCPX_ERR_INVALID (NULL ptr, size 0), TCPX_ERR_UNSUPPORTED (CUDA
+ * memory without GPU support), TCPX_ERR_NOMEM. */
+tcpx_status tcpx_mem_register(tcpx_session *s, void *ptr, size_t size,
+                              tcpx_mem_kind kind, tcpx_mem_id *id);
+
+/* Deregister. Operations still using the region (posted, not completed)
+ * make this fail with TCPX_ERR_INVALID; release their transfers first.
+ * Errors: TCPX_ERR_NOT_FOUND, TCPX_ERR_INVALID. */
+tcpx_status tcpx_mem_deregister(tcpx_session *s, tcpx_mem_id id);
+
+/* Describe a registration. Errors: TCPX_ERR_NOT_FOUND. */
+tcpx_status tcpx_mem_info(tcpx_session *s, tcpx_mem_id id, tcpx_mem_info_t *info);
+
+/* Memory descriptor: what a peer needs to name a remote registration. */
+typedef struct tcpx_memdesc {
+    uint64_t addr;              /* base address in the owner's address space */
+    uint64_t size;
+    tcpx_mem_kind kind;
+    tcpx_mem_id id;             /* the owner's mem id */
+    uint64_t key;               /* random access key checked by the owner */
+} tcpx_memdesc;
+
+#define TCPX_MEMDESC_BLOB_SIZE 48
+
+/* Describe a local registration as a descriptor. Errors: TCPX_ERR_NOT_FOUND. */
+tcpx_status tcpx_memdesc_get(tcpx_session *s, tcpx_mem_id id, tcpx_memdesc *out);
+
+/* Serialize to exactly TCPX_MEMDESC_BLOB_SIZE bytes into buf (cap >= that).
+ * *len receives the size written. Errors: TCPX_ERR_INVALID (cap too small). */
+tcpx_status tcpx_memdesc_serialize(const tcpx_memdesc *d, void *buf, size_t cap, size_t *len);
+
+/* Parse a descriptor blob. Checks magic, version, length and checksum;
+ * anything else is TCPX_ERR_PROTOCOL. Never reads past buf+len. */
+tcpx_status tcpx_memdesc_deserialize(const void *buf, size_t len, tcpx_memdesc *out);
+
+/* --------------------------------------------------------------- transfers */
+
+typedef struct tcpx_xfer tcpx_xfer;
+
+/* Create an empty transfer to a connected peer.
+ * Errors: TCPX_ERR_NOT_FOUND, TCPX_ERR_PEER (peer failed), TCPX_ERR_NOMEM. */
+tcpx_status tcpx_xfer_create(tcpx_session *s, const char *peer, tcpx_xfer **out);
+
+/* Post a send of [offset, offset+size) of registration `mem` with `tag`.
+ * size may be 0. The bytes must not change until the transfer completes.
+ * Errors: TCPX_ERR_NOT_FOUND (unknown mem id), TCPX_ERR_INVALID (range out
+ * of the registration, transfer already released/failed), TCPX_ERR_PEER. */
+tcpx_status tcpx_xfer_post_send(tcpx_xfer *x, tcpx_mem_id mem, size_t offset,
+                                size_t size, uint64_t tag);
+
+/* Post a receive into [offset, offset+size) of `mem`, matched by tag.
+ * Errors: as tcpx_xfer_post_send. */
+tcpx_status tcpx_xfer_post_recv(tcpx_xfer *x, tcpx_mem_id mem, size_t offset,
+                                size_t size, uint64_t tag);
+
+/* Batch forms: n operations from parallel arrays. Validates all of them
+ * before posting any: on error nothing was posted. */
+tcpx_status tcpx_xfer_post_send_batch(tcpx_xfer *x, size_t n, const tcpx_mem_id *mems,
+                                      const size_t *offsets, const size_t *sizes,
+                                      const uint64_t *tags);
+tcpx_status tcpx_xfer_post_recv_batch(tcpx_xfer *x, size_t n, const tcpx_mem_id *mems,
+                                      const size_t *offsets, const size_t *sizes,
+                                      const uint64_t *tags);
+
+/* Progress without blocking. TCPX_OK when every posted operation completed,
+ * TCPX_IN_PROGRESS while some run, or the first error of the transfer. */
+tcpx_status tcpx_xfer_test(tcpx_xfer *x);
+
+/* Wait for completion. timeout_ms < 0 waits without a deadline (the peer
+ * timeout still applies to a dead peer); 0 is tcpx_xfer_test().
+ * Returns as tcpx_xfer_test, or TCPX_ERR_TIMEOUT when the deadline passed
+ * (the transfer keeps running; wait again or release it). */
+tcpx_status tcpx_xfer_wait(tcpx_xfer *x, int timeout_ms);
+
+/* Release a transfer. Unfinished operations are cancelled: operations whose
+ * bytes have not started moving are withdrawn (the peer's matching operation
+ * fails with TCPX_ERR_PEER); operations with bytes in flight are finished
+ * first, bounded by peer_timeout_ms, after which the peer connection is
+ * closed. After return no byte of the transfer's memory is touched. */
+void tcpx_xfer_release(tcpx_xfer *x);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TCPX_P2P_H */

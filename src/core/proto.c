@@ -1,0 +1,151 @@
+#include "proto.h"
+
+#include <string.h>
+
+#include "util/bytes.h"
+#include "util/error.h"
+
+/* Fixed header size (common part + op fields) of each op. */
+static size_t op_hdr_size(uint8_t op)
+{
+    switch (op) {
+    case TCPX_OP_HELLO: return TCPX_PROTO_HDR_COMMON + 1 + 2 + 8 + 8 + TCPX_NAME_MAX;
+    case TCPX_OP_DHELLO: return TCPX_PROTO_HDR_COMMON + 8 + 8 + 2;
+    case TCPX_OP_RTS: return TCPX_PROTO_HDR_COMMON + 24;
+    case TCPX_OP_CTS: return TCPX_PROTO_HDR_COMMON + 16;
+    case TCPX_OP_DATA: return TCPX_PROTO_HDR_COMMON + 8 + 8 + 4 + 2;
+    case TCPX_OP_ACK: return TCPX_PROTO_HDR_COMMON + 8;
+    case TCPX_OP_NACK: return TCPX_PROTO_HDR_COMMON + 8 + 4;
+    case TCPX_OP_CANCEL: return TCPX_PROTO_HDR_COMMON + 8;
+    default: return 0;
+    }
+}
+
+const char *tcpx_op_name(uint8_t op)
+{
+    static const char *names[] = {"?", "HELLO", "DHELLO", "RTS", "CTS", "DATA", "ACK", "NACK", "CANCEL"};
+    return op < TCPX_OP_MAX_ ? names[op] : "?";
+}
+
+size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
+{
+    size_t hs = op_hdr_size(m->op);
+    if (!hs) return 0;
+    tcpx_wbuf w = tcpx_wbuf_make(buf, cap);
+    tcpx_w_u8(&w, TCPX_PROTO_VERSION);
+    tcpx_w_u8(&w, m->op);
+    tcpx_w_u16(&w, (uint16_t)hs);
+    tcpx_w_u32(&w, m->payload_len);
+    switch (m->op) {
+    case TCPX_OP_HELLO: {
+        char name[TCPX_NAME_MAX] = {0};
+        strncpy(name, m->u.hello.name, sizeof name - 1);
+        tcpx_w_u8(&w, m->u.hello.role);
+        tcpx_w_u16(&w, m->u.hello.channels);
+        tcpx_w_u64(&w, m->u.hello.token);
+        tcpx_w_u64(&w, m->u.hello.nonce);
+        tcpx_w_bytes(&w, name, sizeof name);
+        break;
+    }
+    case TCPX_OP_DHELLO:
+        tcpx_w_u64(&w, m->u.dhello.token);
+        tcpx_w_u64(&w, m->u.dhello.nonce);
+        tcpx_w_u16(&w, m->u.dhello.channel);
+        break;
+    case TCPX_OP_RTS:
+        tcpx_w_u64(&w, m->u.rts.send_id);
+        tcpx_w_u64(&w, m->u.rts.tag);
+        tcpx_w_u64(&w, m->u.rts.size);
+        break;
+    case TCPX_OP_CTS:
+        tcpx_w_u64(&w, m->u.cts.send_id);
+        tcpx_w_u64(&w, m->u.cts.recv_id);
+        break;
+    case TCPX_OP_DATA:
+        tcpx_w_u64(&w, m->u.data.recv_id);
+        tcpx_w_u64(&w, m->u.data.size);
+        tcpx_w_u32(&w, m->u.data.chunk);
+        tcpx_w_u16(&w, m->u.data.first_channel);
+        break;
+    case TCPX_OP_ACK: tcpx_w_u64(&w, m->u.ack.id); break;
+    case TCPX_OP_NACK:
+        tcpx_w_u64(&w, m->u.nack.id);
+        tcpx_w_u32(&w, (uint32_t)m->u.nack.status);
+        break;
+    case TCPX_OP_CANCEL: tcpx_w_u64(&w, m->u.cancel.send_id); break;
+    }
+    tcpx_w_bytes(&w, m->payload, m->payload_len);
+    return w.bad ? 0 : w.len;
+}
+
+tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
+{
+    tcpx_rbuf r = tcpx_rbuf_make(buf, len);
+    uint8_t version = tcpx_r_u8(&r);
+    uint8_t op = tcpx_r_u8(&r);
+    uint16_t hs = tcpx_r_u16(&r);
+    uint32_t plen = tcpx_r_u32(&r);
+    if (r.bad) return tcpx_set_error(TCPX_ERR_PROTOCOL, "control message of %zu bytes is too short", len);
+    if (version != TCPX_PROTO_VERSION)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "control message version %u, expected %u", version,
+                              TCPX_PROTO_VERSION);
+    size_t want = op_hdr_size(op);
+    if (!want) return tcpx_set_error(TCPX_ERR_PROTOCOL, "unknown control op %u", op);
+    if (hs != want) return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s header size %u, expected %zu", tcpx_op_name(op), hs, want);
+    if ((uint64_t)hs + plen != len)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: header %u + payload %u != message length %zu", tcpx_op_name(op),
+                              hs, plen, len);
+    memset(m, 0, sizeof *m);
+    m->op = op;
+    switch (op) {
+    case TCPX_OP_HELLO:
+        m->u.hello.role = tcpx_r_u8(&r);
+        m->u.hello.channels = tcpx_r_u16(&r);
+        m->u.hello.token = tcpx_r_u64(&r);
+        m->u.hello.nonce = tcpx_r_u64(&r);
+        tcpx_r_bytes(&r, m->u.hello.name, TCPX_NAME_MAX);
+        if (m->u.hello.role != TCPX_HELLO_INITIATE && m->u.hello.role != TCPX_HELLO_REPLY)
+            return tcpx_set_error(TCPX_ERR_PROTOCOL, "HELLO: bad role %u", m->u.hello.role);
+        if (m->u.hello.channels < 1 || m->u.hello.channels > TCPX_MAX_CHANNELS)
+            return tcpx_set_error(TCPX_ERR_PROTOCOL, "HELLO: channel count %u out of range", m->u.hello.channels);
+        if (!memchr(m->u.hello.name, '\0', TCPX_NAME_MAX) || !m->u.hello.name[0])
+            return tcpx_set_error(TCPX_ERR_PROTOCOL, "HELLO: peer name empty or not terminated");
+        break;
+    case TCPX_OP_DHELLO:
+        m->u.dhello.token = tcpx_r_u64(&r);
+        m->u.dhello.nonce = tcpx_r_u64(&r);
+        m->u.dhello.channel = tcpx_r_u16(&r);
+        if (plen) return tcpx_set_error(TCPX_ERR_PROTOCOL, "DHELLO with payload");
+        break;
+    case TCPX_OP_RTS:
+        m->u.rts.send_id = tcpx_r_u64(&r);
+        m->u.rts.tag = tcpx_r_u64(&r);
+        m->u.rts.size = tcpx_r_u64(&r);
+        if (plen && plen != m->u.rts.size)
+            return tcpx_set_error(TCPX_ERR_PROTOCOL, "RTS: inline payload %u for a message of %llu bytes", plen,
+                                  (unsigned long long)m->u.rts.size);
+        break;
+    case TCPX_OP_CTS:
+        m->u.cts.send_id = tcpx_r_u64(&r);
+        m->u.cts.recv_id = tcpx_r_u64(&r);
+        break;
+    case TCPX_OP_DATA:
+        m->u.data.recv_id = tcpx_r_u64(&r);
+        m->u.data.size = tcpx_r_u64(&r);
+        m->u.data.chunk = tcpx_r_u32(&r);
+        m->u.data.first_channel = tcpx_r_u16(&r);
+        if (m->u.data.chunk == 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "DATA: chunk size 0");
+        break;
+    case TCPX_OP_ACK: m->u.ack.id = tcpx_r_u64(&r); break;
+    case TCPX_OP_NACK:
+        m->u.nack.id = tcpx_r_u64(&r);
+        m->u.nack.status = (int32_t)tcpx_r_u32(&r);
+        if (m->u.nack.status >= 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "NACK with non-error status");
+        break;
+    case TCPX_OP_CANCEL: m->u.cancel.send_id = tcpx_r_u64(&r); break;
+    }
+    if (r.bad || r.pos != hs) return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: truncated header", tcpx_op_name(op));
+    m->payload = plen ? (const uint8_t *)buf + hs : NULL;
+    m->payload_len = plen;
+    return TCPX_OK;
+}

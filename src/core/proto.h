@@ -1,0 +1,118 @@
+/* proto.h - the control-stream wire protocol, in one place.
+ *
+ * Every control message is one transport message (one isend on the control
+ * comm of a direction) of at most TCPX_CTRL_MSG_MAX bytes:
+ *
+ *   u8  version (TCPX_PROTO_VERSION)
+ *   u8  op      (enum tcpx_op)
+ *   u16 hdr_size   bytes of header, fixed per op, payload follows
+ *   u32 payload_len
+ *   ... op fields (little-endian, fixed width) ...
+ *   ... payload (inline data, a connection-info blob, or an error text) ...
+ *
+ * A direction A->B is one control comm and N data comms, all A's send comms
+ * to B's recv comms. Data comms carry only chunks; both ends post chunks on
+ * each data comm in the order of the DATA messages on that direction's
+ * control comm, so ordered matching on every comm always holds.
+ *
+ * Two-sided send of `size` bytes, A -> B:
+ *   A: RTS{send_id, tag, size} (+ inline payload when size <= TCPX_INLINE_MAX)
+ *   B: matches the oldest posted receive with that tag.
+ *      inline: copies, answers ACK{send_id}. Done.
+ *      sizes differ: NACK{send_id, PROTOCOL} and fails its receive.
+ *      else: CTS{send_id, recv_id} on B->A.
+ *   A: DATA{recv_id, chunk, first_channel} then chunk k of the message on data
+ *      comm (first_channel + k) % N.
+ *   B: posts the chunk receives on DATA; when all arrived, ACK{send_id}.
+ *   A withdraws an RTS with CANCEL{send_id}; a CTS that arrives for a withdrawn
+ *   send is answered with NACK{recv_id, PEER}.
+ * First message on a new control comm: HELLO; on a new data comm: DHELLO.
+ */
+#ifndef TCPX_PROTO_H
+#define TCPX_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tcpx_p2p.h"
+
+#define TCPX_PROTO_VERSION 1
+#define TCPX_CTRL_MSG_MAX (64 * 1024)
+#define TCPX_INLINE_MAX (8 * 1024)
+#define TCPX_PROTO_HDR_COMMON 8
+
+enum tcpx_op {
+    TCPX_OP_HELLO = 1,
+    TCPX_OP_DHELLO = 2,
+    TCPX_OP_RTS = 3,
+    TCPX_OP_CTS = 4,
+    TCPX_OP_DATA = 5,
+    TCPX_OP_ACK = 6,
+    TCPX_OP_NACK = 7,
+    TCPX_OP_CANCEL = 8,
+    TCPX_OP_MAX_ = 9,
+};
+
+enum tcpx_hello_role {
+    TCPX_HELLO_INITIATE = 1,   /* connector -> acceptor, carries its conninfo */
+    TCPX_HELLO_REPLY = 2,      /* acceptor -> connector on the reply direction */
+};
+
+typedef struct tcpx_msg {
+    uint8_t op;
+    union {
+        struct {
+            uint8_t role;
+            uint16_t channels;
+            uint64_t token;        /* the receiving session's token */
+            uint64_t nonce;        /* connection id chosen by the initiator */
+            char name[TCPX_NAME_MAX];   /* sender's session name, NUL terminated */
+        } hello;                   /* payload: initiator's conninfo blob (INITIATE) */
+        struct {
+            uint64_t token;
+            uint64_t nonce;
+            uint16_t channel;
+        } dhello;
+        struct {
+            uint64_t send_id;
+            uint64_t tag;
+            uint64_t size;
+        } rts;                     /* payload: the data when inline */
+        struct {
+            uint64_t send_id;
+            uint64_t recv_id;
+        } cts;
+        struct {
+            uint64_t recv_id;
+            uint64_t size;
+            uint32_t chunk;
+            uint16_t first_channel;
+        } data;
+        struct {
+            uint64_t id;
+        } ack;
+        struct {
+            uint64_t id;
+            int32_t status;        /* a negative tcpx_status */
+        } nack;                    /* payload: error text */
+        struct {
+            uint64_t send_id;
+        } cancel;
+    } u;
+    const uint8_t *payload;        /* decode: points into the decoded buffer */
+    uint32_t payload_len;
+} tcpx_msg;
+
+/* Encode m (its payload copied after the header) into buf. Returns the
+ * encoded length, or 0 if it does not fit in cap. */
+size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap);
+
+/* Decode one message of exactly len bytes. TCPX_ERR_PROTOCOL (with detail)
+ * on an unknown version or op, a wrong header size, a payload length that
+ * disagrees with len, or an out-of-range field. m->payload points into buf. */
+tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m);
+
+/* Static name of an op for logs. */
+const char *tcpx_op_name(uint8_t op);
+
+#endif

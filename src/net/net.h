@@ -1,0 +1,120 @@
+/*
+ * net.h - the internal transport interface.
+ *
+ * Shaped after the ncclNet plugin ABI so that the core drives the built-in
+ * socket transport and external ncclNet plugins (GPUDirect-TCPX) the same way:
+ *
+ *   - comms are one-directional: a send comm (from connect) pairs with one
+ *     recv comm (from accept);
+ *   - requests on one comm are matched in posting order (the k-th isend on a
+ *     send comm lands in the buffer of the k-th irecv on its recv comm);
+ *   - an irecv posts a capacity; test() reports the size actually sent, and a
+ *     message larger than the posted capacity is an error, never a truncation;
+ *   - every call is non-blocking: connect/accept may return a NULL comm,
+ *     meaning "not yet, call again"; isend/irecv may return a NULL request,
+ *     meaning "no room now, call again";
+ *   - at most props.max_requests requests are in flight per comm.
+ *
+ * Return codes are tcpx_status values (TCPX_OK or a negative error); a
+ * transport also records a sentence with tcpx_set_error().
+ */
+#ifndef TCPX_NET_H
+#define TCPX_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tcpx_p2p.h"
+
+#define TCPX_NET_HANDLE_SIZE 128   /* ncclNet NCCL_NET_HANDLE_MAXSIZE */
+
+enum tcpx_net_ptr {
+    TCPX_NET_PTR_HOST = 1,         /* values as NCCL_PTR_HOST / NCCL_PTR_CUDA */
+    TCPX_NET_PTR_CUDA = 2,
+};
+
+enum tcpx_net_offload {
+    TCPX_NET_OFFLOAD_NONE = 0,
+    TCPX_NET_OFFLOAD_UNPACK = 1,   /* GPUDirect-TCPX: receive lands in bounce pages */
+};
+
+typedef struct tcpx_net_props {
+    char name[64];                 /* device (NIC) name */
+    int ptr_support;               /* bit mask of tcpx_net_ptr */
+    int speed_mbps;                /* link speed, 0 if unknown */
+    int max_comms;                 /* max comms per device */
+    int max_requests;              /* max requests in flight per comm */
+    int max_recvs;                 /* max buffers per grouped irecv (we use 1) */
+    size_t max_message;            /* largest single isend/irecv in bytes */
+    int offload;                   /* enum tcpx_net_offload */
+} tcpx_net_props;
+
+/* Called by a transport's own threads whenever a request may have completed,
+ * so that a waiting caller can wake up instead of polling. May be NULL. */
+typedef void (*tcpx_net_notify_fn)(void *arg);
+
+/* Transport-wide options the core passes at init. */
+typedef struct tcpx_net_opts {
+    int socks_per_comm;            /* built-in transport: TCP sockets per comm */
+    int peer_timeout_ms;           /* TCP_USER_TIMEOUT and similar */
+    const char *bind_addr;         /* numeric address to listen on, "" = auto */
+    tcpx_net_notify_fn notify;
+    void *notify_arg;
+} tcpx_net_opts;
+
+typedef struct tcpx_net tcpx_net;
+
+/* One transport instance. Created by a constructor (tcpx_net_socket_create,
+ * tcpx_net_plugin_create) and released with ops.destroy. Every function
+ * takes the instance first. */
+struct tcpx_net {
+    const char *name;              /* "socket", or the plugin's name */
+
+    int (*devices)(tcpx_net *n, int *ndev);
+    int (*get_properties)(tcpx_net *n, int dev, tcpx_net_props *props);
+
+    /* Listen on device dev. handle (TCPX_NET_HANDLE_SIZE bytes) receives what a
+     * connecting side needs; it travels to the peer inside the connection info. */
+    int (*listen)(tcpx_net *n, int dev, void *handle, void **listen_comm);
+    /* Start/continue connecting to a listen handle. *send_comm stays NULL until
+     * the connection is established. The same handle and *state pointer are
+     * passed on every retry; *state starts NULL and the transport owns it. */
+    int (*connect)(tcpx_net *n, int dev, const void *handle, void **state, void **send_comm);
+    /* Continue accepting one connection; *recv_comm stays NULL until one is
+     * fully established. Garbage from strangers is dropped internally. */
+    int (*accept)(tcpx_net *n, void *listen_comm, void **recv_comm);
+
+    int (*reg_mr)(tcpx_net *n, void *comm, void *data, size_t size, int ptr_type, void **mhandle);
+    int (*dereg_mr)(tcpx_net *n, void *comm, void *mhandle);
+
+    int (*isend)(tcpx_net *n, void *send_comm, void *data, size_t size, int tag,
+                 void *mhandle, void **request);
+    int (*irecv)(tcpx_net *n, void *recv_comm, void *data, size_t size, int tag,
+                 void *mhandle, void **request);
+    /* *done = 1 when finished; *size = bytes sent/received. A finished request
+     * is freed by test; an error also frees it. */
+    int (*test)(tcpx_net *n, void *request, int *done, size_t *size);
+    /* Device-offload transports: hand back the receive buffers of a finished
+     * irecv, strictly in posting order. Transports without offload: no-op. */
+    int (*irecv_consumed)(tcpx_net *n, void *recv_comm, void *request);
+    /* UNPACK device handle of a recv comm, or NULL. */
+    void *(*device_handle)(tcpx_net *n, void *recv_comm);
+
+    /* Close; outstanding requests are abandoned and the transport stops
+     * touching their buffers before returning. */
+    int (*close_send)(tcpx_net *n, void *send_comm);
+    int (*close_recv)(tcpx_net *n, void *recv_comm);
+    int (*close_listen)(tcpx_net *n, void *listen_comm);
+    /* Abandon a connect in progress (the *state of connect). */
+    void (*connect_abort)(tcpx_net *n, void *state);
+    /* Optional (may be NULL): 1 if the far end of a send comm has closed its
+     * side (so a handshake was refused or the peer died), else 0. Never blocks. */
+    int (*send_closed)(tcpx_net *n, void *send_comm);
+
+    void (*destroy)(tcpx_net *n);
+};
+
+/* The built-in multi-socket TCP transport. */
+int tcpx_net_socket_create(const tcpx_net_opts *opts, tcpx_net **out);
+
+#endif /* TCPX_NET_H */
