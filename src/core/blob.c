@@ -58,7 +58,7 @@ tcpx_status tcpx_conninfo_encode(const tcpx_conninfo *ci, void *buf, size_t cap,
     tcpx_w_u64(&w, ci->token);
     tcpx_w_u32(&w, TCPX_NET_HANDLE_SIZE);
     char name[TCPX_TRANSPORT_NAME_MAX] = {0};
-    strncpy(name, ci->transport, sizeof name - 1);
+    memcpy(name, ci->transport, strnlen(ci->transport, sizeof name - 1));
     tcpx_w_bytes(&w, name, sizeof name);
     for (unsigned i = 0; i <= ci->channels; i++) tcpx_w_bytes(&w, ci->handles[i], TCPX_NET_HANDLE_SIZE);
     tcpx_w_u32(&w, tcpx_crc32c(buf, w.len));

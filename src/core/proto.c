@@ -39,7 +39,7 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
     switch (m->op) {
     case TCPX_OP_HELLO: {
         char name[TCPX_NAME_MAX] = {0};
-        strncpy(name, m->u.hello.name, sizeof name - 1);
+        memcpy(name, m->u.hello.name, strnlen(m->u.hello.name, sizeof name - 1));
         tcpx_w_u8(&w, m->u.hello.role);
         tcpx_w_u16(&w, m->u.hello.channels);
         tcpx_w_u64(&w, m->u.hello.token);

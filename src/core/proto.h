@@ -37,11 +37,11 @@
 #include "tcpx_p2p.h"
 
 #define TCPX_PROTO_VERSION 1
-#define TCPX_CTRL_MSG_MAX (64 * 1024)
+#define TCPX_CTRL_MSG_MAX (16 * 1024)
 #define TCPX_INLINE_MAX (8 * 1024)
 #define TCPX_PROTO_HDR_COMMON 8
 
-enum tcpx_op {
+enum tcpx_opcode {
     TCPX_OP_HELLO = 1,
     TCPX_OP_DHELLO = 2,
     TCPX_OP_RTS = 3,

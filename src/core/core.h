@@ -1,0 +1,282 @@
+/* core.h - the session's internal state, shared by the files of src/core.
+ *
+ * Locking: one mutex per session guards everything here. Public calls take
+ * it; the transport's I/O threads never touch this state (they only bump
+ * the wake counter through the notify callback).
+ */
+#ifndef TCPX_CORE_H
+#define TCPX_CORE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/blob.h"
+#include "core/proto.h"
+#include "net/net.h"
+#include "tcpx_p2p.h"
+
+#define TCPX_CTRL_RECVS 16        /* control receives kept posted per peer */
+#define TCPX_CTRL_WINDOW 16       /* control sends in flight per peer */
+#define TCPX_UNEXPECTED_MAX_BYTES (64u << 20)
+#define TCPX_UNEXPECTED_MAX_COUNT 65536
+#define TCPX_HELLO_BUF 64         /* receive capacity for a DHELLO */
+#define TCPX_OP_BUCKETS 1024
+#define TCPX_MEM_BUCKETS 256
+
+typedef struct tcpx_peer tcpx_peer;
+typedef struct tcpx_op tcpx_op;
+
+/* ---------------------------------------------------------------- memory */
+
+typedef struct tcpx_mr {          /* a transport registration of a region on one comm */
+    void *comm;
+    void *mh;
+} tcpx_mr;
+
+typedef struct tcpx_region {
+    tcpx_mem_id id;
+    uint8_t *ptr;
+    size_t size;
+    tcpx_mem_kind kind;
+    int device;
+    uint64_t key;
+    int busy;                     /* operations referencing it */
+    tcpx_mr *mrs;
+    int nmrs, cap_mrs;
+    struct tcpx_region *next;     /* hash chain */
+} tcpx_region;
+
+/* ------------------------------------------------------------ operations */
+
+enum tcpx_op_kind { OP_SEND = 1, OP_RECV = 2 };
+
+enum tcpx_op_state {
+    OPS_RTS_SENT = 1,   /* send: announced, waiting for CTS (or ACK when inline) */
+    OPS_POSTED,         /* recv: waiting for a matching RTS */
+    OPS_MATCHED,        /* recv: CTS sent, waiting for DATA */
+    OPS_DATA,           /* chunks moving */
+    OPS_DONE,
+    OPS_FAILED,
+};
+
+struct tcpx_op {
+    uint64_t id;
+    int kind, state;
+    tcpx_status status;
+    char *errmsg;                  /* detail for a failed op (malloc'd) */
+    struct tcpx_xfer *x;           /* NULL once released (detached) */
+    tcpx_peer *p;
+    tcpx_region *r;
+    uint8_t *ptr;
+    size_t size;
+    uint64_t tag;
+    uint64_t remote_id;            /* the peer's op id, once known */
+    size_t nchunks, chunks_done;
+    int acked;                     /* send: the receiver has all bytes */
+    tcpx_op *x_next;               /* transfer's list */
+    tcpx_op *q_prev, *q_next;      /* peer's posted-receive queue */
+    tcpx_op *h_next;               /* peer's id hash */
+};
+
+typedef struct tcpx_unexpected {   /* an RTS that no receive matched yet */
+    uint64_t send_id, tag, size;
+    uint8_t *data;                 /* inline payload copy, or NULL */
+    int is_inline;
+    struct tcpx_unexpected *next;
+} tcpx_unexpected;
+
+/* ---------------------------------------------------------------- channels */
+
+typedef struct tcpx_chunk {
+    tcpx_op *op;
+    size_t off, len;
+    void *req;                     /* transport request while in flight */
+    int done;
+} tcpx_chunk;
+
+/* One data comm: a ring of chunks, [head, posted) in flight, [posted, tail) queued. */
+typedef struct tcpx_chan {
+    void *comm;
+    tcpx_chunk *ring;
+    size_t cap, head, posted, tail;
+} tcpx_chan;
+
+typedef struct tcpx_ctrl_out {     /* an encoded control message */
+    uint8_t *buf;
+    size_t len;
+    void *req;
+    struct tcpx_ctrl_out *next;
+} tcpx_ctrl_out;
+
+/* ------------------------------------------------------------------ peers */
+
+enum tcpx_peer_state {
+    PEER_IDLE = 1,      /* remote info loaded, not connected */
+    PEER_CONNECTING,
+    PEER_READY,
+    PEER_FAILED,
+    PEER_CLOSED,
+};
+
+/* Outgoing half of a connection being dialled: our send comms to the peer. */
+typedef struct tcpx_dial {
+    int ncomms;                    /* 1 + channels */
+    void *state[TCPX_MAX_CHANNELS + 1];
+    void *comm[TCPX_MAX_CHANNELS + 1];
+    void *req[TCPX_MAX_CHANNELS + 1];
+    uint8_t *buf[TCPX_MAX_CHANNELS + 1];
+    void *mh[TCPX_MAX_CHANNELS + 1];
+    int sent[TCPX_MAX_CHANNELS + 1];
+    int all_sent;
+} tcpx_dial;
+
+struct tcpx_peer {
+    char name[TCPX_NAME_MAX];
+    struct tcpx_session *s;
+    int state;
+    int refs;                      /* the session's table + each transfer */
+    int linked;                    /* still in the session's peer list */
+    tcpx_status err;
+    char errmsg[256];
+    uint64_t nonce;
+    int want_role;                 /* role of the HELLO that opens our incoming half */
+    int has_remote;
+    tcpx_conninfo remote;
+
+    /* outgoing direction: ours -> peer */
+    tcpx_dial *dial;
+    void *ctrl_send;
+    uint8_t *ctrl_out_buf;         /* TCPX_CTRL_WINDOW slots of TCPX_CTRL_MSG_MAX */
+    void *ctrl_out_mh;
+    unsigned ctrl_out_slot;
+    int ntx;
+    tcpx_chan tx[TCPX_MAX_CHANNELS];
+    tcpx_ctrl_out *out_head, *out_tail;   /* in flight first, then queued */
+    int out_inflight;
+    uint16_t next_first_channel;
+
+    /* incoming direction: peer -> ours */
+    void *ctrl_recv;
+    int nrx;
+    tcpx_chan rx[TCPX_MAX_CHANNELS];
+    uint8_t *ctrl_in_buf;          /* TCPX_CTRL_RECVS * TCPX_CTRL_MSG_MAX */
+    void *ctrl_in_mh;
+    void *ctrl_in_req[TCPX_CTRL_RECVS];
+    int ctrl_in_next;
+
+    /* two-sided matching */
+    tcpx_op *posted_head, *posted_tail;
+    tcpx_unexpected *unx_head, *unx_tail;
+    size_t unx_bytes, unx_count;
+    tcpx_op *ops[TCPX_OP_BUCKETS]; /* live ops by id */
+    size_t nops;
+
+    struct tcpx_peer *next;
+};
+
+/* An inbound comm accepted from one of our listen comms, and what its first
+ * message said. */
+typedef struct tcpx_inbound {
+    void *comm;
+    int lidx;                      /* which listen comm accepted it (0 = control) */
+    uint8_t *buf;
+    void *mh;
+    void *req;
+    uint64_t deadline;
+    int identified;
+    tcpx_msg msg;                  /* decoded HELLO/DHELLO (payload copied to blob) */
+    uint8_t *blob;
+    struct tcpx_inbound *next;
+} tcpx_inbound;
+
+/* ---------------------------------------------------------------- session */
+
+typedef struct tcpx_session {
+    tcpx_config cfg;
+    tcpx_net *net;
+    tcpx_net_props props;
+    int window;
+    pthread_mutex_t mu;
+
+    /* wake-up for waiters: bumped by the transport's threads */
+    pthread_mutex_t wake_mu;
+    pthread_cond_t wake_cv;
+    uint64_t wake_seq;
+    int notify_supported;
+
+    int listening;
+    void *listen_comm[TCPX_MAX_CHANNELS + 1];
+    uint64_t token;
+    uint8_t *blob;
+    size_t blob_len;
+    uint64_t last_inbound_ns;
+
+    tcpx_peer *peers;
+    tcpx_inbound *inbound;
+    tcpx_region *mem[TCPX_MEM_BUCKETS];
+    uint64_t next_mem_id;
+    uint64_t next_op_id;
+} tcpx_session;
+
+typedef struct tcpx_xfer {
+    tcpx_session *s;
+    tcpx_peer *p;
+    tcpx_op *ops, *ops_tail;
+    size_t nops, ndone;
+    tcpx_status err;
+    char errmsg[256];
+} tcpx_xfer;
+
+/* mem.c */
+tcpx_region *mem_find(tcpx_session *s, tcpx_mem_id id);
+void *mem_mr(tcpx_session *s, tcpx_region *r, void *comm, tcpx_status *st);
+void mem_drop_comm(tcpx_session *s, void *comm);
+void mem_free_all(tcpx_session *s);
+
+/* listen.c / connect.c */
+tcpx_status sess_listen_locked(tcpx_session *s);
+void inbound_progress(tcpx_session *s, int force);
+void inbound_free_all(tcpx_session *s);
+tcpx_inbound *inbound_take(tcpx_session *s, int ctrl, uint64_t nonce, uint16_t channel);
+tcpx_status dial_start(tcpx_session *s, tcpx_peer *p, int role);
+tcpx_status dial_progress(tcpx_session *s, tcpx_peer *p, int *done);
+void dial_free(tcpx_session *s, tcpx_dial *d);
+
+/* peer.c */
+tcpx_peer *peer_find(tcpx_session *s, const char *name);
+tcpx_peer *peer_new(tcpx_session *s, const char *name);
+void peer_unlink(tcpx_session *s, tcpx_peer *p);
+void peer_unref(tcpx_peer *p);
+tcpx_status peer_activate(tcpx_peer *p);
+void peer_fail(tcpx_peer *p, tcpx_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void peer_close_comms(tcpx_peer *p);
+tcpx_status peer_send_ctrl(tcpx_peer *p, const tcpx_msg *m);
+void peer_progress(tcpx_peer *p);
+
+/* channel.c */
+tcpx_status chan_init(tcpx_chan *c, void *comm);
+void chan_free(tcpx_chan *c);
+tcpx_status chan_push(tcpx_chan *c, tcpx_op *op, size_t off, size_t len);
+tcpx_status chan_progress(tcpx_peer *p, tcpx_chan *c, int is_send);
+void enqueue_chunks(tcpx_peer *p, tcpx_op *op, tcpx_chan *chans, int nchans, size_t chunk, uint16_t first);
+
+/* twosided.c */
+void ops_add(tcpx_peer *p, tcpx_op *op);
+tcpx_op *ops_find(tcpx_peer *p, uint64_t id);
+void ops_remove(tcpx_peer *p, tcpx_op *op);
+void op_complete(tcpx_op *op);
+void op_fail(tcpx_op *op, tcpx_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void op_chunk_done(tcpx_op *op);
+tcpx_status handle_ctrl(tcpx_peer *p, const tcpx_msg *m);
+tcpx_status op_start(tcpx_op *op);
+void op_withdraw(tcpx_op *op);
+void unexpected_free_all(tcpx_peer *p);
+
+/* progress.c */
+void sess_progress_locked(tcpx_session *s);
+void sess_wake(void *arg);
+void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline);
+uint64_t sess_wake_seq(tcpx_session *s);
+
+#endif

@@ -1,0 +1,196 @@
+/* listen.c - listening endpoints and identification of inbound comms.
+ *
+ * Every comm a peer opens to us starts with one message: HELLO on a control
+ * comm (accepted by listen comm 0), DHELLO on a data comm. Until that message
+ * arrives and carries our session token, the comm is an anonymous "inbound";
+ * afterwards peers claim it by connection nonce (peer.c). Strangers, wrong
+ * tokens and silent connections are closed and logged; listening goes on.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "util/clock.h"
+#include "util/error.h"
+#include "util/log.h"
+
+tcpx_status sess_listen_locked(tcpx_session *s)
+{
+    if (s->listening) return TCPX_OK;
+    tcpx_conninfo ci;
+    memset(&ci, 0, sizeof ci);
+    ci.channels = (uint16_t)s->cfg.channels;
+    ci.token = s->token;
+    snprintf(ci.transport, sizeof ci.transport, "%s", s->net->name);
+    int rc = 0;
+    for (int i = 0; i <= s->cfg.channels && !rc; i++)
+        rc = s->net->listen(s->net, 0, ci.handles[i], &s->listen_comm[i]);
+    size_t len = tcpx_conninfo_size(ci.channels);
+    uint8_t *blob = rc ? NULL : malloc(len);
+    tcpx_status st = rc ? (tcpx_status)rc : !blob ? tcpx_set_error(TCPX_ERR_NOMEM, "blob allocation failed")
+                                                  : tcpx_conninfo_encode(&ci, blob, len, &s->blob_len);
+    if (st) {
+        free(blob);
+        for (int i = 0; i <= s->cfg.channels; i++) {
+            if (s->listen_comm[i]) s->net->close_listen(s->net, s->listen_comm[i]);
+            s->listen_comm[i] = NULL;
+        }
+        return st;
+    }
+    s->blob = blob;
+    s->listening = 1;
+    return TCPX_OK;
+}
+
+static void inbound_free(tcpx_session *s, tcpx_inbound *in)
+{
+    if (in->comm) {
+        if (in->mh) s->net->dereg_mr(s->net, in->comm, in->mh);
+        s->net->close_recv(s->net, in->comm); /* also abandons in->req */
+    }
+    free(in->buf);
+    free(in->blob);
+    free(in);
+}
+
+void inbound_free_all(tcpx_session *s)
+{
+    while (s->inbound) {
+        tcpx_inbound *in = s->inbound;
+        s->inbound = in->next;
+        inbound_free(s, in);
+    }
+}
+
+static void inbound_drop(tcpx_session *s, tcpx_inbound **link, const char *why)
+{
+    tcpx_inbound *in = *link;
+    TCPX_WARN("session %s: closed an inbound connection: %s", s->cfg.name, why);
+    *link = in->next;
+    inbound_free(s, in);
+}
+
+static void accept_new(tcpx_session *s)
+{
+    for (int i = 0; i <= s->cfg.channels; i++) {
+        for (;;) {
+            void *comm = NULL;
+            int rc = s->net->accept(s->net, s->listen_comm[i], &comm);
+            if (rc) {
+                TCPX_WARN("accept on listen endpoint %d failed: %s", i, tcpx_last_error());
+                break;
+            }
+            if (!comm) break;
+            tcpx_inbound *in = calloc(1, sizeof *in);
+            size_t cap = i == 0 ? TCPX_CTRL_MSG_MAX : TCPX_HELLO_BUF;
+            if (in) in->buf = malloc(cap);
+            if (!in || !in->buf) {
+                free(in);
+                s->net->close_recv(s->net, comm);
+                TCPX_ERROR("out of memory accepting a connection");
+                continue;
+            }
+            in->comm = comm;
+            in->lidx = i;
+            in->deadline = tcpx_deadline_ms(s->cfg.connect_timeout_ms);
+            in->next = s->inbound;
+            s->inbound = in;
+        }
+    }
+}
+
+/* Post/test the first-message receive of one inbound; 1 = drop it. */
+static int identify(tcpx_session *s, tcpx_inbound *in, const char **why)
+{
+    size_t cap = in->lidx == 0 ? TCPX_CTRL_MSG_MAX : TCPX_HELLO_BUF;
+    if (!in->mh && s->net->reg_mr(s->net, in->comm, in->buf, cap, TCPX_NET_PTR_HOST, &in->mh)) {
+        *why = "memory registration failed";
+        return 1;
+    }
+    if (!in->req) {
+        if (s->net->irecv(s->net, in->comm, in->buf, cap, 0, in->mh, &in->req)) {
+            *why = "receive failed";
+            return 1;
+        }
+        if (!in->req) return 0;
+    }
+    int done = 0;
+    size_t size = 0;
+    if (s->net->test(s->net, in->req, &done, &size)) {
+        in->req = NULL;
+        *why = tcpx_last_error();
+        return 1;
+    }
+    if (!done) return 0;
+    in->req = NULL;
+    s->net->dereg_mr(s->net, in->comm, in->mh);
+    in->mh = NULL;
+    tcpx_msg m;
+    if (tcpx_msg_decode(in->buf, size, &m)) {
+        *why = tcpx_last_error();
+        return 1;
+    }
+    int want = in->lidx == 0 ? TCPX_OP_HELLO : TCPX_OP_DHELLO;
+    if (m.op != want) {
+        *why = "first message is not a hello";
+        return 1;
+    }
+    uint64_t token = m.op == TCPX_OP_HELLO ? m.u.hello.token : m.u.dhello.token;
+    if (token != s->token) {
+        *why = "wrong session token (refused)";
+        return 1;
+    }
+    if (m.op == TCPX_OP_HELLO && m.u.hello.role == TCPX_HELLO_INITIATE) {
+        in->blob = malloc(m.payload_len ? m.payload_len : 1);
+        if (!in->blob) {
+            *why = "out of memory";
+            return 1;
+        }
+        memcpy(in->blob, m.payload, m.payload_len);
+    }
+    m.payload = NULL;
+    in->msg = m;
+    in->identified = 1;
+    if (m.op == TCPX_OP_HELLO)
+        TCPX_DEBUG("hello from %s (role %d, %u channels)", m.u.hello.name, m.u.hello.role, m.u.hello.channels);
+    return 0;
+}
+
+void inbound_progress(tcpx_session *s, int force)
+{
+    if (!s->listening) return;
+    uint64_t now = tcpx_now_ns();
+    if (!force && now - s->last_inbound_ns < 1000000ull) return;
+    s->last_inbound_ns = now;
+    accept_new(s);
+    for (tcpx_inbound **link = &s->inbound; *link;) {
+        tcpx_inbound *in = *link;
+        const char *why = NULL;
+        if (!in->identified && identify(s, in, &why)) {
+            inbound_drop(s, link, why);
+            continue;
+        }
+        if (now > in->deadline) {
+            inbound_drop(s, link, in->identified ? "no accept/connect claimed it in time"
+                                                 : "no valid hello within the connect timeout");
+            continue;
+        }
+        link = &in->next;
+    }
+}
+
+tcpx_inbound *inbound_take(tcpx_session *s, int ctrl, uint64_t nonce, uint16_t channel)
+{
+    for (tcpx_inbound **link = &s->inbound; *link; link = &(*link)->next) {
+        tcpx_inbound *in = *link;
+        if (!in->identified || (in->lidx == 0) != ctrl) continue;
+        if (ctrl ? in->msg.u.hello.nonce != nonce
+                 : (in->msg.u.dhello.nonce != nonce || in->msg.u.dhello.channel != channel))
+            continue;
+        *link = in->next;
+        in->next = NULL;
+        return in;
+    }
+    return NULL;
+}

@@ -1,0 +1,283 @@
+/* peer.c - one connected peer: assembling its incoming half, the control
+ * stream in both directions, progress, and failure.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "util/error.h"
+#include "util/log.h"
+
+tcpx_peer *peer_find(tcpx_session *s, const char *name)
+{
+    for (tcpx_peer *p = s->peers; p; p = p->next)
+        if (!strcmp(p->name, name)) return p;
+    return NULL;
+}
+
+tcpx_peer *peer_new(tcpx_session *s, const char *name)
+{
+    tcpx_peer *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->s = s;
+    p->state = PEER_IDLE;
+    p->refs = 1;
+    p->linked = 1;
+    p->next = s->peers;
+    s->peers = p;
+    return p;
+}
+
+void peer_unref(tcpx_peer *p)
+{
+    if (--p->refs > 0) return;
+    peer_close_comms(p);
+    free(p);
+}
+
+void peer_unlink(tcpx_session *s, tcpx_peer *p)
+{
+    if (!p->linked) return;
+    for (tcpx_peer **link = &s->peers; *link; link = &(*link)->next)
+        if (*link == p) {
+            *link = p->next;
+            break;
+        }
+    p->linked = 0;
+    p->next = NULL;
+    peer_unref(p);
+}
+
+/* Close every comm of the peer. The transport stops touching buffers before
+ * close returns, so after this no chunk of any op can move. */
+void peer_close_comms(tcpx_peer *p)
+{
+    tcpx_session *s = p->s;
+    tcpx_net *n = s->net;
+    if (p->dial) {
+        dial_free(s, p->dial);
+        p->dial = NULL;
+    }
+    for (int i = 0; i < p->ntx; i++) {
+        if (p->tx[i].comm) {
+            mem_drop_comm(s, p->tx[i].comm);
+            n->close_send(n, p->tx[i].comm);
+        }
+        chan_free(&p->tx[i]);
+    }
+    p->ntx = 0;
+    for (int i = 0; i < TCPX_MAX_CHANNELS; i++) {
+        if (p->rx[i].comm) {
+            mem_drop_comm(s, p->rx[i].comm);
+            n->close_recv(n, p->rx[i].comm);
+        }
+        chan_free(&p->rx[i]);
+    }
+    p->nrx = 0;
+    if (p->ctrl_send) {
+        if (p->ctrl_out_mh) n->dereg_mr(n, p->ctrl_send, p->ctrl_out_mh);
+        n->close_send(n, p->ctrl_send);
+    }
+    if (p->ctrl_recv) {
+        if (p->ctrl_in_mh) n->dereg_mr(n, p->ctrl_recv, p->ctrl_in_mh);
+        n->close_recv(n, p->ctrl_recv);
+    }
+    p->ctrl_send = p->ctrl_recv = p->ctrl_out_mh = p->ctrl_in_mh = NULL;
+    free(p->ctrl_in_buf);
+    free(p->ctrl_out_buf);
+    p->ctrl_in_buf = p->ctrl_out_buf = NULL;
+    memset(p->ctrl_in_req, 0, sizeof p->ctrl_in_req);
+    while (p->out_head) {
+        tcpx_ctrl_out *o = p->out_head;
+        p->out_head = o->next;
+        free(o->buf);
+        free(o);
+    }
+    p->out_tail = NULL;
+    p->out_inflight = 0;
+    unexpected_free_all(p);
+}
+
+void peer_fail(tcpx_peer *p, tcpx_status st, const char *fmt, ...)
+{
+    if (p->state == PEER_FAILED || p->state == PEER_CLOSED) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->errmsg, sizeof p->errmsg, fmt, ap);
+    va_end(ap);
+    p->err = st;
+    int was_ready = p->state == PEER_READY;
+    p->state = PEER_FAILED;
+    if (was_ready) TCPX_WARN("peer %s failed: %s: %s", p->name, tcpx_strerror(st), p->errmsg);
+    /* Close first: the transport then no longer touches any op's memory. */
+    peer_close_comms(p);
+    for (int b = 0; b < TCPX_OP_BUCKETS; b++) {
+        while (p->ops[b]) op_fail(p->ops[b], st, "peer %s: %s", p->name, p->errmsg);
+    }
+    p->posted_head = p->posted_tail = NULL;
+}
+
+/* Claim the inbound comms of our incoming half; READY once all are here. */
+tcpx_status peer_activate(tcpx_peer *p)
+{
+    tcpx_session *s = p->s;
+    tcpx_net *n = s->net;
+    if (!p->ctrl_recv) {
+        tcpx_inbound *in;
+        for (tcpx_inbound **link = &s->inbound; (in = *link) != NULL; link = &in->next) {
+            if (in->identified && in->lidx == 0 && in->msg.u.hello.nonce == p->nonce &&
+                in->msg.u.hello.role == p->want_role)
+                break;
+        }
+        if (in) {
+            in = inbound_take(s, 1, p->nonce, 0);
+            p->ctrl_recv = in->comm;
+            p->nrx = in->msg.u.hello.channels;
+            free(in->buf);
+            free(in->blob);
+            free(in);
+        }
+    }
+    int missing = !p->ctrl_recv;
+    for (int c = 0; c < (p->ctrl_recv ? p->nrx : TCPX_MAX_CHANNELS); c++) {
+        if (p->rx[c].comm) continue;
+        tcpx_inbound *in = inbound_take(s, 0, p->nonce, (uint16_t)c);
+        if (!in) {
+            missing = 1;
+            continue;
+        }
+        tcpx_status st = chan_init(&p->rx[c], in->comm);
+        if (st) p->rx[c].comm = in->comm; /* closed with the peer */
+        free(in->buf);
+        free(in);
+        if (st) return st;
+    }
+    if (missing) {
+        if (p->ctrl_send && n->send_closed && n->send_closed(n, p->ctrl_send))
+            return tcpx_set_error(TCPX_ERR_AUTH,
+                                  "peer %s closed the connection during the handshake (wrong token, "
+                                  "or it is not accepting us)",
+                                  p->name);
+        return TCPX_IN_PROGRESS;
+    }
+    /* Control buffers: receives kept posted, and send slots. */
+    p->ctrl_in_buf = malloc((size_t)TCPX_CTRL_RECVS * TCPX_CTRL_MSG_MAX);
+    p->ctrl_out_buf = malloc((size_t)TCPX_CTRL_WINDOW * TCPX_CTRL_MSG_MAX);
+    if (!p->ctrl_in_buf || !p->ctrl_out_buf) return tcpx_set_error(TCPX_ERR_NOMEM, "control buffers");
+    int rc = n->reg_mr(n, p->ctrl_recv, p->ctrl_in_buf, (size_t)TCPX_CTRL_RECVS * TCPX_CTRL_MSG_MAX,
+                       TCPX_NET_PTR_HOST, &p->ctrl_in_mh);
+    if (!rc)
+        rc = n->reg_mr(n, p->ctrl_send, p->ctrl_out_buf, (size_t)TCPX_CTRL_WINDOW * TCPX_CTRL_MSG_MAX,
+                       TCPX_NET_PTR_HOST, &p->ctrl_out_mh);
+    for (int i = 0; i < TCPX_CTRL_RECVS && !rc; i++) {
+        rc = n->irecv(n, p->ctrl_recv, p->ctrl_in_buf + (size_t)i * TCPX_CTRL_MSG_MAX, TCPX_CTRL_MSG_MAX, 0,
+                      p->ctrl_in_mh, &p->ctrl_in_req[i]);
+        if (!rc && !p->ctrl_in_req[i])
+            rc = tcpx_set_error(TCPX_ERR_TRANSPORT, "transport refused a control receive");
+    }
+    if (rc) return (tcpx_status)rc;
+    p->ctrl_in_next = 0;
+    p->state = PEER_READY;
+    return TCPX_OK;
+}
+
+tcpx_status peer_send_ctrl(tcpx_peer *p, const tcpx_msg *m)
+{
+    if (p->state != PEER_READY) return TCPX_ERR_PEER;
+    tcpx_ctrl_out *o = calloc(1, sizeof *o);
+    uint8_t tmp[TCPX_CTRL_MSG_MAX];
+    size_t len = tcpx_msg_encode(m, tmp, sizeof tmp);
+    if (o && len) o->buf = malloc(len);
+    if (!o || !len || !o->buf) {
+        free(o);
+        peer_fail(p, TCPX_ERR_NOMEM, "cannot queue a control message");
+        return TCPX_ERR_NOMEM;
+    }
+    memcpy(o->buf, tmp, len);
+    o->len = len;
+    if (p->out_tail) p->out_tail->next = o;
+    else p->out_head = o;
+    p->out_tail = o;
+    return TCPX_OK;
+}
+
+static void ctrl_send_progress(tcpx_peer *p)
+{
+    tcpx_net *n = p->s->net;
+    /* In-flight messages are the first out_inflight of the queue; they finish in order. */
+    while (p->out_head && p->out_head->req) {
+        int done = 0;
+        size_t sz;
+        if (n->test(n, p->out_head->req, &done, &sz)) {
+            p->out_head->req = NULL;
+            peer_fail(p, TCPX_ERR_PEER, "control stream: %s", tcpx_last_error());
+            return;
+        }
+        if (!done) break;
+        tcpx_ctrl_out *o = p->out_head;
+        p->out_head = o->next;
+        if (!p->out_head) p->out_tail = NULL;
+        p->out_inflight--;
+        free(o->buf);
+        free(o);
+    }
+    tcpx_ctrl_out *o = p->out_head;
+    for (int i = 0; o && i < p->out_inflight; i++) o = o->next;
+    for (; o && p->out_inflight < TCPX_CTRL_WINDOW; o = o->next) {
+        uint8_t *slot = p->ctrl_out_buf + (size_t)(p->ctrl_out_slot % TCPX_CTRL_WINDOW) * TCPX_CTRL_MSG_MAX;
+        memcpy(slot, o->buf, o->len);
+        if (n->isend(n, p->ctrl_send, slot, o->len, 0, p->ctrl_out_mh, &o->req)) {
+            peer_fail(p, TCPX_ERR_PEER, "control stream: %s", tcpx_last_error());
+            return;
+        }
+        if (!o->req) break;
+        p->ctrl_out_slot++;
+        p->out_inflight++;
+    }
+}
+
+static void ctrl_recv_progress(tcpx_peer *p)
+{
+    tcpx_net *n = p->s->net;
+    for (;;) {
+        int i = p->ctrl_in_next;
+        int done = 0;
+        size_t size = 0;
+        if (n->test(n, p->ctrl_in_req[i], &done, &size)) {
+            p->ctrl_in_req[i] = NULL;
+            peer_fail(p, TCPX_ERR_PEER, "control stream: %s", tcpx_last_error());
+            return;
+        }
+        if (!done) return;
+        p->ctrl_in_req[i] = NULL;
+        uint8_t *buf = p->ctrl_in_buf + (size_t)i * TCPX_CTRL_MSG_MAX;
+        tcpx_msg m;
+        tcpx_status st = tcpx_msg_decode(buf, size, &m);
+        if (!st) st = handle_ctrl(p, &m);
+        if (p->state != PEER_READY) return;
+        if (st) {
+            peer_fail(p, st, "bad control message: %s", tcpx_last_error());
+            return;
+        }
+        if (n->irecv(n, p->ctrl_recv, buf, TCPX_CTRL_MSG_MAX, 0, p->ctrl_in_mh, &p->ctrl_in_req[i]) ||
+            !p->ctrl_in_req[i]) {
+            peer_fail(p, TCPX_ERR_PEER, "control stream: cannot repost a receive: %s", tcpx_last_error());
+            return;
+        }
+        p->ctrl_in_next = (i + 1) % TCPX_CTRL_RECVS;
+    }
+}
+
+void peer_progress(tcpx_peer *p)
+{
+    if (p->state != PEER_READY) return;
+    ctrl_recv_progress(p);
+    for (int c = 0; c < p->nrx && p->state == PEER_READY; c++)
+        if (chan_progress(p, &p->rx[c], 0)) return;
+    for (int c = 0; c < p->ntx && p->state == PEER_READY; c++)
+        if (chan_progress(p, &p->tx[c], 1)) return;
+    if (p->state == PEER_READY) ctrl_send_progress(p);
+}

@@ -1,0 +1,48 @@
+/* progress.c - driving every peer, and sleeping until the transport has news. */
+#include <errno.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "util/clock.h"
+
+void sess_progress_locked(tcpx_session *s)
+{
+    inbound_progress(s, 0);
+    for (tcpx_peer *p = s->peers; p; p = p->next) peer_progress(p);
+}
+
+/* Called by transport threads on every completion. */
+void sess_wake(void *arg)
+{
+    tcpx_session *s = arg;
+    pthread_mutex_lock(&s->wake_mu);
+    s->wake_seq++;
+    pthread_cond_broadcast(&s->wake_cv);
+    pthread_mutex_unlock(&s->wake_mu);
+}
+
+uint64_t sess_wake_seq(tcpx_session *s)
+{
+    pthread_mutex_lock(&s->wake_mu);
+    uint64_t v = s->wake_seq;
+    pthread_mutex_unlock(&s->wake_mu);
+    return v;
+}
+
+/* Sleep until the wake counter moves past `seen` or the deadline. Transports
+ * that never notify are polled: the nap is then short. Also bounded by a few
+ * milliseconds so that work that needs no notification (inbound accepts)
+ * is still looked at. */
+void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
+{
+    uint64_t cap = tcpx_now_ns() + (s->notify_supported ? 5000000ull : 50000ull);
+    uint64_t until = deadline < cap ? deadline : cap;
+    /* wake_cv runs on CLOCK_MONOTONIC (set at session creation). */
+    struct timespec abs = {.tv_sec = (time_t)(until / 1000000000ull), .tv_nsec = (long)(until % 1000000000ull)};
+    int wait_ns = until > tcpx_now_ns();
+    pthread_mutex_lock(&s->wake_mu);
+    while (s->wake_seq == seen && wait_ns) {
+        if (pthread_cond_timedwait(&s->wake_cv, &s->wake_mu, &abs) == ETIMEDOUT) break;
+    }
+    pthread_mutex_unlock(&s->wake_mu);
+}

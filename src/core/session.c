@@ -1,0 +1,352 @@
+/* session.c - session lifecycle and the public connection calls. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "util/clock.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/random.h"
+
+static tcpx_status open_transport(tcpx_session *s)
+{
+    const char *t = s->cfg.transport;
+    if (strcmp(t, "auto") && strcmp(t, "socket"))
+        return tcpx_set_error(TCPX_ERR_TRANSPORT,
+                              "transport \"%s\": external ncclNet plugins are not available in this build "
+                              "(use \"auto\" or \"socket\")",
+                              t);
+    tcpx_net_opts o = {
+        .socks_per_comm = s->cfg.socks_per_comm,
+        .peer_timeout_ms = s->cfg.peer_timeout_ms,
+        .bind_addr = s->cfg.bind_addr,
+        .notify = sess_wake,
+        .notify_arg = s,
+    };
+    int rc = tcpx_net_socket_create(&o, &s->net);
+    if (rc) return (tcpx_status)rc;
+    s->notify_supported = 1;
+    int ndev = 0;
+    if ((rc = s->net->devices(s->net, &ndev)) || ndev < 1)
+        return rc ? (tcpx_status)rc : tcpx_set_error(TCPX_ERR_TRANSPORT, "transport %s has no device", s->net->name);
+    if ((rc = s->net->get_properties(s->net, 0, &s->props))) return (tcpx_status)rc;
+    TCPX_INFO("session %s: transport %s, device %s, %d channels, chunk %zu", s->cfg.name, s->net->name,
+              s->props.name, s->cfg.channels, s->cfg.chunk_bytes);
+    return TCPX_OK;
+}
+
+static tcpx_status check_config(const tcpx_config *c)
+{
+    if (c->channels < 1 || c->channels > TCPX_MAX_CHANNELS)
+        return tcpx_set_error(TCPX_ERR_INVALID, "channels %d out of range 1..%d", c->channels, TCPX_MAX_CHANNELS);
+    if (c->chunk_bytes < 4096 || c->chunk_bytes > (1u << 30))
+        return tcpx_set_error(TCPX_ERR_INVALID, "chunk_bytes %zu out of range 4 KiB..1 GiB", c->chunk_bytes);
+    if (c->window < 1 || c->socks_per_comm < 1 || c->socks_per_comm > 16)
+        return tcpx_set_error(TCPX_ERR_INVALID, "window %d / socks_per_comm %d out of range", c->window,
+                              c->socks_per_comm);
+    if (c->connect_timeout_ms < 1 || c->peer_timeout_ms < 1)
+        return tcpx_set_error(TCPX_ERR_INVALID, "timeouts must be positive");
+    if (!memchr(c->name, '\0', sizeof c->name) || !c->name[0])
+        return tcpx_set_error(TCPX_ERR_INVALID, "session name empty or not terminated");
+    if (!memchr(c->transport, '\0', sizeof c->transport) || !memchr(c->bind_addr, '\0', sizeof c->bind_addr))
+        return tcpx_set_error(TCPX_ERR_INVALID, "transport or bind_addr not terminated");
+    return TCPX_OK;
+}
+
+tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
+{
+    if (!out) return tcpx_set_error(TCPX_ERR_INVALID, "out is NULL");
+    *out = NULL;
+    tcpx_session *s = calloc(1, sizeof *s);
+    if (!s) return tcpx_set_error(TCPX_ERR_NOMEM, "session allocation failed");
+    if (cfg) s->cfg = *cfg;
+    else tcpx_config_init(&s->cfg);
+    tcpx_status st = tcpx_config_apply_env(&s->cfg);
+    if (!st) st = check_config(&s->cfg);
+    if (st) {
+        free(s);
+        return st;
+    }
+    if (s->cfg.log_level > tcpx_log_get_level()) tcpx_log_set_level(s->cfg.log_level);
+    if (s->cfg.gpu_id >= 0) {
+        free(s);
+        return tcpx_set_error(TCPX_ERR_UNSUPPORTED, "gpu_id %d: this build has no GPU support", cfg ? cfg->gpu_id : -1);
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->wake_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    s->token = tcpx_random_u64();
+    s->next_mem_id = 1;
+    s->next_op_id = 1;
+    if ((st = open_transport(s))) {
+        char keep[512];
+        snprintf(keep, sizeof keep, "%s", tcpx_last_error());
+        tcpx_session_destroy(s);
+        return tcpx_set_error(st, "%s", keep);
+    }
+    s->window = s->cfg.window;
+    if (s->props.max_requests > 0 && s->window > s->props.max_requests) s->window = s->props.max_requests;
+    *out = s;
+    return TCPX_OK;
+}
+
+void tcpx_session_destroy(tcpx_session *s)
+{
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    while (s->peers) {
+        tcpx_peer *p = s->peers;
+        peer_fail(p, TCPX_ERR_PEER, "session destroyed");
+        peer_unlink(s, p);
+    }
+    inbound_free_all(s);
+    if (s->net) {
+        for (int i = 0; i <= TCPX_MAX_CHANNELS; i++)
+            if (s->listen_comm[i]) s->net->close_listen(s->net, s->listen_comm[i]);
+    }
+    mem_free_all(s);
+    if (s->net) s->net->destroy(s->net);
+    free(s->blob);
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->wake_mu);
+    pthread_cond_destroy(&s->wake_cv);
+    free(s);
+}
+
+const tcpx_config *tcpx_session_config(const tcpx_session *s) { return s ? &s->cfg : NULL; }
+
+const char *tcpx_session_transport(const tcpx_session *s) { return s && s->net ? s->net->name : "none"; }
+
+tcpx_status tcpx_session_listen(tcpx_session *s, const void **blob, size_t *len)
+{
+    if (!s) return tcpx_set_error(TCPX_ERR_INVALID, "session is NULL");
+    pthread_mutex_lock(&s->mu);
+    tcpx_status st = sess_listen_locked(s);
+    if (!st) {
+        if (blob) *blob = s->blob;
+        if (len) *len = s->blob_len;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+static int valid_name(const char *name)
+{
+    return name && name[0] && strlen(name) < TCPX_NAME_MAX;
+}
+
+tcpx_status tcpx_session_load_remote(tcpx_session *s, const char *peer, const void *blob, size_t len)
+{
+    if (!s || !valid_name(peer) || !blob)
+        return tcpx_set_error(TCPX_ERR_INVALID, "load_remote: NULL session/blob or bad peer name");
+    tcpx_conninfo ci;
+    tcpx_status st = tcpx_conninfo_decode(blob, len, &ci);
+    if (st) return st;
+    pthread_mutex_lock(&s->mu);
+    if (strcmp(ci.transport, s->net->name)) {
+        pthread_mutex_unlock(&s->mu);
+        return tcpx_set_error(TCPX_ERR_INVALID, "peer %s uses transport \"%s\", this session \"%s\"", peer,
+                              ci.transport, s->net->name);
+    }
+    tcpx_peer *p = peer_find(s, peer);
+    if (p && (p->state == PEER_READY || p->state == PEER_CONNECTING)) {
+        pthread_mutex_unlock(&s->mu);
+        return tcpx_set_error(TCPX_ERR_INVALID, "peer %s is connected; disconnect it first", peer);
+    }
+    if (p) peer_unlink(s, p); /* a failed or closed earlier connection */
+    p = peer_new(s, peer);
+    if (!p) {
+        pthread_mutex_unlock(&s->mu);
+        return tcpx_set_error(TCPX_ERR_NOMEM, "peer allocation failed");
+    }
+    p->remote = ci;
+    p->has_remote = 1;
+    pthread_mutex_unlock(&s->mu);
+    return TCPX_OK;
+}
+
+/* Drive the dial and the assembly of the incoming half until the peer is
+ * ready, releasing the lock between rounds; bounded by the deadline. */
+static tcpx_status wait_connected(tcpx_session *s, tcpx_peer *p, uint64_t deadline, const char *what)
+{
+    for (;;) {
+        uint64_t seen = sess_wake_seq(s);
+        inbound_progress(s, 1);
+        if (p->dial) {
+            int done = 0;
+            tcpx_status st = dial_progress(s, p, &done);
+            if (st) return st;
+        }
+        if (!p->dial) {
+            /* outgoing half is up; the incoming half assembles from inbound comms */
+            tcpx_status st = peer_activate(p);
+            if (st != TCPX_IN_PROGRESS) return st;
+        }
+        if (tcpx_past(deadline))
+            return tcpx_set_error(TCPX_ERR_TIMEOUT, "%s %s: not established within %d ms", what, p->name,
+                                  s->cfg.connect_timeout_ms);
+        pthread_mutex_unlock(&s->mu);
+        uint64_t nap = tcpx_now_ns() + 1000000ull;
+        sess_wait_event(s, seen, nap < deadline ? nap : deadline);
+        pthread_mutex_lock(&s->mu);
+        if (p->state != PEER_CONNECTING)
+            return p->err ? p->err : tcpx_set_error(TCPX_ERR_PEER, "%s %s: aborted", what, p->name);
+    }
+}
+
+static tcpx_status finish_connect(tcpx_session *s, tcpx_peer *p, tcpx_status st)
+{
+    if (st) {
+        char keep[512];
+        snprintf(keep, sizeof keep, "%s", tcpx_last_error());
+        peer_fail(p, st, "%s", keep);
+        tcpx_set_error(st, "%s", keep);
+        TCPX_WARN("connection with %s failed: %s", p->name, keep);
+    } else {
+        TCPX_INFO("connected with %s: %d channels out, %d in", p->name, p->ntx, p->nrx);
+    }
+    return st;
+}
+
+tcpx_status tcpx_session_connect(tcpx_session *s, const char *peer)
+{
+    if (!s || !valid_name(peer)) return tcpx_set_error(TCPX_ERR_INVALID, "connect: NULL session or bad peer name");
+    uint64_t deadline = tcpx_deadline_ms(s->cfg.connect_timeout_ms);
+    pthread_mutex_lock(&s->mu);
+    tcpx_status st = sess_listen_locked(s);
+    tcpx_peer *p = peer_find(s, peer);
+    if (!st && (!p || !p->has_remote))
+        st = tcpx_set_error(TCPX_ERR_NOT_FOUND, "connect: no connection info loaded for peer %s", peer);
+    else if (!st && p->state != PEER_IDLE)
+        st = tcpx_set_error(TCPX_ERR_INVALID, "connect: peer %s is not idle (load its info again to reconnect)", peer);
+    if (st) {
+        pthread_mutex_unlock(&s->mu);
+        return st;
+    }
+    p->state = PEER_CONNECTING;
+    p->nonce = tcpx_random_u64();
+    p->refs++; /* keep p alive across unlocked waits */
+    st = dial_start(s, p, TCPX_HELLO_INITIATE);
+    if (!st) st = wait_connected(s, p, deadline, "connect to");
+    st = finish_connect(s, p, st);
+    peer_unref(p);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+tcpx_status tcpx_session_accept(tcpx_session *s, const char *peer)
+{
+    if (!s || !valid_name(peer)) return tcpx_set_error(TCPX_ERR_INVALID, "accept: NULL session or bad peer name");
+    uint64_t deadline = tcpx_deadline_ms(s->cfg.connect_timeout_ms);
+    pthread_mutex_lock(&s->mu);
+    tcpx_status st = sess_listen_locked(s);
+    tcpx_peer *p = peer_find(s, peer);
+    if (!st && p && (p->state == PEER_READY || p->state == PEER_CONNECTING))
+        st = tcpx_set_error(TCPX_ERR_INVALID, "accept: peer name %s is already connected", peer);
+    if (st) {
+        pthread_mutex_unlock(&s->mu);
+        return st;
+    }
+    /* Wait for an INITIATE hello from that name. */
+    tcpx_inbound *hello = NULL;
+    for (;;) {
+        uint64_t seen = sess_wake_seq(s);
+        inbound_progress(s, 1);
+        for (tcpx_inbound *in = s->inbound; in; in = in->next)
+            if (in->identified && in->lidx == 0 && in->msg.u.hello.role == TCPX_HELLO_INITIATE &&
+                !strcmp(in->msg.u.hello.name, peer)) {
+                hello = in;
+                break;
+            }
+        if (hello) break;
+        if (tcpx_past(deadline)) {
+            pthread_mutex_unlock(&s->mu);
+            return tcpx_set_error(TCPX_ERR_TIMEOUT, "accept: peer %s did not connect within %d ms", peer,
+                                  s->cfg.connect_timeout_ms);
+        }
+        pthread_mutex_unlock(&s->mu);
+        uint64_t nap = tcpx_now_ns() + 1000000ull;
+        sess_wait_event(s, seen, nap < deadline ? nap : deadline);
+        pthread_mutex_lock(&s->mu);
+    }
+    tcpx_conninfo ci;
+    st = tcpx_conninfo_decode(hello->blob, hello->msg.payload_len, &ci);
+    uint64_t nonce = hello->msg.u.hello.nonce;
+    if (!st && strcmp(ci.transport, s->net->name))
+        st = tcpx_set_error(TCPX_ERR_PROTOCOL, "accept: peer %s uses transport \"%s\"", peer, ci.transport);
+    if (st) {
+        tcpx_inbound *bad = inbound_take(s, 1, nonce, 0);
+        if (bad) {
+            s->net->close_recv(s->net, bad->comm);
+            free(bad->buf);
+            free(bad->blob);
+            free(bad);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return st;
+    }
+    if (p) peer_unlink(s, p);
+    p = peer_new(s, peer);
+    if (!p) {
+        pthread_mutex_unlock(&s->mu);
+        return tcpx_set_error(TCPX_ERR_NOMEM, "peer allocation failed");
+    }
+    p->remote = ci;
+    p->has_remote = 1;
+    p->nonce = nonce;
+    p->state = PEER_CONNECTING;
+    p->refs++;
+    st = dial_start(s, p, TCPX_HELLO_REPLY);
+    if (!st) st = wait_connected(s, p, deadline, "accept from");
+    st = finish_connect(s, p, st);
+    peer_unref(p);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+tcpx_status tcpx_session_disconnect(tcpx_session *s, const char *peer)
+{
+    if (!s || !peer) return tcpx_set_error(TCPX_ERR_INVALID, "disconnect: NULL argument");
+    pthread_mutex_lock(&s->mu);
+    tcpx_peer *p = peer_find(s, peer);
+    if (!p) {
+        pthread_mutex_unlock(&s->mu);
+        return tcpx_set_error(TCPX_ERR_NOT_FOUND, "disconnect: unknown peer %s", peer);
+    }
+    if (p->state == PEER_READY || p->state == PEER_CONNECTING) peer_fail(p, TCPX_ERR_PEER, "disconnected locally");
+    p->state = PEER_CLOSED;
+    peer_unlink(s, p);
+    pthread_mutex_unlock(&s->mu);
+    TCPX_INFO("disconnected from %s", peer);
+    return TCPX_OK;
+}
+
+tcpx_status tcpx_session_peer_status(tcpx_session *s, const char *peer)
+{
+    if (!s || !peer) return tcpx_set_error(TCPX_ERR_INVALID, "peer_status: NULL argument");
+    pthread_mutex_lock(&s->mu);
+    sess_progress_locked(s);
+    tcpx_peer *p = peer_find(s, peer);
+    tcpx_status st;
+    if (!p) st = tcpx_set_error(TCPX_ERR_NOT_FOUND, "unknown peer %s", peer);
+    else if (p->state == PEER_READY) st = TCPX_OK;
+    else if (p->state == PEER_FAILED) st = tcpx_set_error(p->err, "peer %s: %s", peer, p->errmsg);
+    else st = tcpx_set_error(TCPX_ERR_PEER, "peer %s is not connected", peer);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+tcpx_status tcpx_session_progress(tcpx_session *s)
+{
+    if (!s) return tcpx_set_error(TCPX_ERR_INVALID, "session is NULL");
+    pthread_mutex_lock(&s->mu);
+    sess_progress_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    return TCPX_OK;
+}

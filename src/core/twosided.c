@@ -1,0 +1,337 @@
+/* twosided.c - tag-matched sends and receives: the RTS/CTS/DATA/ACK state
+ * machine of proto.h, operation completion and failure.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "util/error.h"
+#include "util/log.h"
+
+/* ------------------------------------------------------------ op table */
+
+void ops_add(tcpx_peer *p, tcpx_op *op)
+{
+    tcpx_op **b = &p->ops[op->id % TCPX_OP_BUCKETS];
+    op->h_next = *b;
+    *b = op;
+    p->nops++;
+}
+
+tcpx_op *ops_find(tcpx_peer *p, uint64_t id)
+{
+    for (tcpx_op *op = p->ops[id % TCPX_OP_BUCKETS]; op; op = op->h_next)
+        if (op->id == id) return op;
+    return NULL;
+}
+
+void ops_remove(tcpx_peer *p, tcpx_op *op)
+{
+    for (tcpx_op **link = &p->ops[op->id % TCPX_OP_BUCKETS]; *link; link = &(*link)->h_next)
+        if (*link == op) {
+            *link = op->h_next;
+            op->h_next = NULL;
+            p->nops--;
+            return;
+        }
+}
+
+static void posted_remove(tcpx_peer *p, tcpx_op *op)
+{
+    if (op->q_prev) op->q_prev->q_next = op->q_next;
+    else if (p->posted_head == op) p->posted_head = op->q_next;
+    else return; /* not queued */
+    if (op->q_next) op->q_next->q_prev = op->q_prev;
+    else p->posted_tail = op->q_prev;
+    op->q_prev = op->q_next = NULL;
+}
+
+static void posted_append(tcpx_peer *p, tcpx_op *op)
+{
+    op->q_next = NULL;
+    op->q_prev = p->posted_tail;
+    if (p->posted_tail) p->posted_tail->q_next = op;
+    else p->posted_head = op;
+    p->posted_tail = op;
+}
+
+/* An op leaves the peer: no table, no queue, its region free again. A
+ * released (detached) op is freed here; otherwise its transfer counts it. */
+static void op_finish(tcpx_op *op)
+{
+    posted_remove(op->p, op);
+    ops_remove(op->p, op);
+    op->r->busy--;
+    if (op->x) {
+        op->x->ndone++;
+        if (op->status && !op->x->err) {
+            op->x->err = op->status;
+            snprintf(op->x->errmsg, sizeof op->x->errmsg, "%s", op->errmsg ? op->errmsg : "");
+        }
+    } else {
+        free(op->errmsg);
+        free(op);
+    }
+}
+
+void op_complete(tcpx_op *op)
+{
+    op->state = OPS_DONE;
+    op->status = TCPX_OK;
+    op_finish(op);
+}
+
+void op_fail(tcpx_op *op, tcpx_status st, const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    op->state = OPS_FAILED;
+    op->status = st;
+    free(op->errmsg);
+    op->errmsg = strdup(msg);
+    TCPX_DEBUG("op %llu failed: %s: %s", (unsigned long long)op->id, tcpx_strerror(st), msg);
+    op_finish(op);
+}
+
+void op_chunk_done(tcpx_op *op)
+{
+    if (++op->chunks_done < op->nchunks) return;
+    if (op->kind == OP_RECV) {
+        tcpx_msg ack = {.op = TCPX_OP_ACK};
+        ack.u.ack.id = op->remote_id;
+        tcpx_peer *p = op->p;
+        op_complete(op);
+        peer_send_ctrl(p, &ack);
+    } else if (op->acked) {
+        op_complete(op);
+    }
+}
+
+/* ------------------------------------------------------------ unexpected */
+
+void unexpected_free_all(tcpx_peer *p)
+{
+    while (p->unx_head) {
+        tcpx_unexpected *u = p->unx_head;
+        p->unx_head = u->next;
+        free(u->data);
+        free(u);
+    }
+    p->unx_tail = NULL;
+    p->unx_bytes = p->unx_count = 0;
+}
+
+static tcpx_unexpected *unexpected_take(tcpx_peer *p, int by_tag, uint64_t key)
+{
+    tcpx_unexpected *prev = NULL;
+    for (tcpx_unexpected *u = p->unx_head; u; prev = u, u = u->next) {
+        if ((by_tag ? u->tag : u->send_id) != key) continue;
+        if (prev) prev->next = u->next;
+        else p->unx_head = u->next;
+        if (p->unx_tail == u) p->unx_tail = prev;
+        p->unx_count--;
+        p->unx_bytes -= u->is_inline ? u->size : 0;
+        return u;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ matching */
+
+static void send_nack(tcpx_peer *p, uint64_t id, tcpx_status st, const char *text)
+{
+    tcpx_msg m = {.op = TCPX_OP_NACK};
+    m.u.nack.id = id;
+    m.u.nack.status = st;
+    m.payload = (const uint8_t *)text;
+    m.payload_len = (uint32_t)strlen(text);
+    peer_send_ctrl(p, &m);
+}
+
+/* A receive meets the RTS it matches. */
+static void match(tcpx_peer *p, tcpx_op *recv, uint64_t send_id, uint64_t size, const uint8_t *data, int is_inline)
+{
+    posted_remove(p, recv);
+    if (size != recv->size) {
+        char text[200];
+        snprintf(text, sizeof text, "size mismatch for tag %llu: %llu bytes sent, receive posted for %zu bytes",
+                 (unsigned long long)recv->tag, (unsigned long long)size, recv->size);
+        op_fail(recv, TCPX_ERR_PROTOCOL, "peer %s: %s", p->name, text);
+        send_nack(p, send_id, TCPX_ERR_PROTOCOL, text);
+        return;
+    }
+    if (is_inline) {
+        if (size) memcpy(recv->ptr, data, size);
+        op_complete(recv);
+        tcpx_msg ack = {.op = TCPX_OP_ACK};
+        ack.u.ack.id = send_id;
+        peer_send_ctrl(p, &ack);
+        return;
+    }
+    recv->remote_id = send_id;
+    recv->state = OPS_MATCHED;
+    tcpx_msg cts = {.op = TCPX_OP_CTS};
+    cts.u.cts.send_id = send_id;
+    cts.u.cts.recv_id = recv->id;
+    peer_send_ctrl(p, &cts);
+}
+
+static tcpx_status on_rts(tcpx_peer *p, const tcpx_msg *m)
+{
+    uint64_t size = m->u.rts.size;
+    int is_inline = size <= TCPX_INLINE_MAX;
+    if (is_inline != (m->payload_len == size || size == 0) || (!is_inline && m->payload_len))
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "RTS of %llu bytes with %u inline", (unsigned long long)size,
+                              m->payload_len);
+    for (tcpx_op *r = p->posted_head; r; r = r->q_next)
+        if (r->tag == m->u.rts.tag) {
+            match(p, r, m->u.rts.send_id, size, m->payload, is_inline);
+            return TCPX_OK;
+        }
+    if (p->unx_count >= TCPX_UNEXPECTED_MAX_COUNT || p->unx_bytes + (is_inline ? size : 0) > TCPX_UNEXPECTED_MAX_BYTES)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "more than %d unexpected sends (or %u MiB inline) from %s",
+                              TCPX_UNEXPECTED_MAX_COUNT, TCPX_UNEXPECTED_MAX_BYTES >> 20, p->name);
+    tcpx_unexpected *u = calloc(1, sizeof *u);
+    if (u && is_inline && size) u->data = malloc(size);
+    if (!u || (is_inline && size && !u->data)) {
+        free(u);
+        return tcpx_set_error(TCPX_ERR_NOMEM, "cannot hold an unexpected send");
+    }
+    u->send_id = m->u.rts.send_id;
+    u->tag = m->u.rts.tag;
+    u->size = size;
+    u->is_inline = is_inline;
+    if (is_inline && size) memcpy(u->data, m->payload, size);
+    if (p->unx_tail) p->unx_tail->next = u;
+    else p->unx_head = u;
+    p->unx_tail = u;
+    p->unx_count++;
+    p->unx_bytes += is_inline ? size : 0;
+    return TCPX_OK;
+}
+
+static tcpx_status on_cts(tcpx_peer *p, const tcpx_msg *m)
+{
+    tcpx_op *op = ops_find(p, m->u.cts.send_id);
+    if (!op || op->kind != OP_SEND || op->state != OPS_RTS_SENT || op->size <= TCPX_INLINE_MAX) {
+        send_nack(p, m->u.cts.recv_id, TCPX_ERR_PEER, "the send was withdrawn by the sender");
+        return TCPX_OK;
+    }
+    tcpx_session *s = p->s;
+    uint16_t first = (uint16_t)(p->next_first_channel++ % (unsigned)p->ntx);
+    op->remote_id = m->u.cts.recv_id;
+    op->state = OPS_DATA;
+    tcpx_msg d = {.op = TCPX_OP_DATA};
+    d.u.data.recv_id = op->remote_id;
+    d.u.data.size = op->size;
+    d.u.data.chunk = (uint32_t)s->cfg.chunk_bytes;
+    d.u.data.first_channel = first;
+    if (peer_send_ctrl(p, &d)) return TCPX_OK;
+    enqueue_chunks(p, op, p->tx, p->ntx, s->cfg.chunk_bytes, first);
+    return TCPX_OK;
+}
+
+static tcpx_status on_data(tcpx_peer *p, const tcpx_msg *m)
+{
+    tcpx_op *op = ops_find(p, m->u.data.recv_id);
+    if (!op || op->kind != OP_RECV || op->state != OPS_MATCHED || op->size != m->u.data.size ||
+        m->u.data.first_channel >= p->nrx)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "DATA for receive %llu that is not waiting for it",
+                              (unsigned long long)m->u.data.recv_id);
+    op->state = OPS_DATA;
+    enqueue_chunks(p, op, p->rx, p->nrx, m->u.data.chunk, m->u.data.first_channel);
+    return TCPX_OK;
+}
+
+static tcpx_status on_ack(tcpx_peer *p, const tcpx_msg *m)
+{
+    tcpx_op *op = ops_find(p, m->u.ack.id);
+    if (!op) return TCPX_OK; /* a withdrawn inline send */
+    if (op->kind != OP_SEND || (op->state != OPS_DATA && !(op->state == OPS_RTS_SENT && op->size <= TCPX_INLINE_MAX)))
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "ACK for operation %llu in the wrong state",
+                              (unsigned long long)m->u.ack.id);
+    op->acked = 1;
+    if (op->state == OPS_RTS_SENT || op->chunks_done == op->nchunks) op_complete(op);
+    return TCPX_OK;
+}
+
+static tcpx_status on_nack(tcpx_peer *p, const tcpx_msg *m)
+{
+    tcpx_op *op = ops_find(p, m->u.nack.id);
+    if (!op) return TCPX_OK;
+    if (op->state == OPS_DATA)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "NACK for operation %llu while its bytes move",
+                              (unsigned long long)m->u.nack.id);
+    tcpx_status st = m->u.nack.status;
+    if (st < TCPX_ERR_SYSTEM) st = TCPX_ERR_PEER; /* unknown code from a newer peer */
+    op_fail(op, st, "peer %s: %.*s", p->name, (int)(m->payload_len > 200 ? 200 : m->payload_len),
+            m->payload ? (const char *)m->payload : "");
+    return TCPX_OK;
+}
+
+tcpx_status handle_ctrl(tcpx_peer *p, const tcpx_msg *m)
+{
+    switch (m->op) {
+    case TCPX_OP_RTS: return on_rts(p, m);
+    case TCPX_OP_CTS: return on_cts(p, m);
+    case TCPX_OP_DATA: return on_data(p, m);
+    case TCPX_OP_ACK: return on_ack(p, m);
+    case TCPX_OP_NACK: return on_nack(p, m);
+    case TCPX_OP_CANCEL: {
+        tcpx_unexpected *u = unexpected_take(p, 0, m->u.cancel.send_id);
+        if (u) {
+            free(u->data);
+            free(u);
+        }
+        return TCPX_OK;
+    }
+    default:
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "unexpected %s on an established connection", tcpx_op_name(m->op));
+    }
+}
+
+/* ------------------------------------------------------------ posting */
+
+tcpx_status op_start(tcpx_op *op)
+{
+    tcpx_peer *p = op->p;
+    ops_add(p, op);
+    if (op->kind == OP_SEND) {
+        tcpx_msg m = {.op = TCPX_OP_RTS};
+        m.u.rts.send_id = op->id;
+        m.u.rts.tag = op->tag;
+        m.u.rts.size = op->size;
+        if (op->size <= TCPX_INLINE_MAX) {
+            m.payload = op->ptr;
+            m.payload_len = (uint32_t)op->size;
+        }
+        op->state = OPS_RTS_SENT;
+        return peer_send_ctrl(p, &m);
+    }
+    op->state = OPS_POSTED;
+    tcpx_unexpected *u = unexpected_take(p, 1, op->tag);
+    if (u) {
+        match(p, op, u->send_id, u->size, u->data, u->is_inline);
+        free(u->data);
+        free(u);
+    } else {
+        posted_append(p, op);
+    }
+    return TCPX_OK;
+}
+
+void op_withdraw(tcpx_op *op)
+{
+    tcpx_peer *p = op->p;
+    if (op->kind == OP_SEND && op->state == OPS_RTS_SENT && p->state == PEER_READY) {
+        tcpx_msg m = {.op = TCPX_OP_CANCEL};
+        m.u.cancel.send_id = op->id;
+        peer_send_ctrl(p, &m);
+    }
+    op_fail(op, TCPX_ERR_PEER, "withdrawn: its transfer was released");
+}

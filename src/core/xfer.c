@@ -1,0 +1,185 @@
+/* xfer.c - the public transfer calls: create, post, test, wait, release. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "util/clock.h"
+#include "util/error.h"
+#include "util/log.h"
+
+static tcpx_status peer_usable(tcpx_peer *p)
+{
+    if (p->state == PEER_READY) return TCPX_OK;
+    if (p->state == PEER_FAILED) return tcpx_set_error(p->err, "peer %s: %s", p->name, p->errmsg);
+    return tcpx_set_error(TCPX_ERR_PEER, "peer %s is not connected", p->name);
+}
+
+tcpx_status tcpx_xfer_create(tcpx_session *s, const char *peer, tcpx_xfer **out)
+{
+    if (!s || !peer || !out) return tcpx_set_error(TCPX_ERR_INVALID, "xfer_create: NULL argument");
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    tcpx_peer *p = peer_find(s, peer);
+    tcpx_status st = !p ? tcpx_set_error(TCPX_ERR_NOT_FOUND, "xfer_create: unknown peer %s", peer) : peer_usable(p);
+    tcpx_xfer *x = NULL;
+    if (!st && !(x = calloc(1, sizeof *x))) st = tcpx_set_error(TCPX_ERR_NOMEM, "transfer allocation failed");
+    if (!st) {
+        x->s = s;
+        x->p = p;
+        p->refs++;
+        *out = x;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mems, const size_t *offs,
+                        const size_t *sizes, const uint64_t *tags)
+{
+    if (!x || (n && (!mems || !offs || !sizes || !tags)))
+        return tcpx_set_error(TCPX_ERR_INVALID, "post: NULL argument");
+    tcpx_session *s = x->s;
+    pthread_mutex_lock(&s->mu);
+    tcpx_status st = peer_usable(x->p);
+    tcpx_op **ops = NULL;
+    if (!st && n && !(ops = calloc(n, sizeof *ops))) st = tcpx_set_error(TCPX_ERR_NOMEM, "post: allocation failed");
+    /* Validate everything before posting anything. */
+    for (size_t i = 0; i < n && !st; i++) {
+        tcpx_region *r = mem_find(s, mems[i]);
+        if (!r) {
+            st = tcpx_set_error(TCPX_ERR_NOT_FOUND, "post #%zu: memory id %llu is not registered", i,
+                                (unsigned long long)mems[i]);
+        } else if (offs[i] > r->size || sizes[i] > r->size - offs[i]) {
+            st = tcpx_set_error(TCPX_ERR_INVALID, "post #%zu: range [%zu, +%zu) outside the %zu-byte registration %llu",
+                                i, offs[i], sizes[i], r->size, (unsigned long long)r->id);
+        } else if (r->kind != TCPX_MEM_HOST) {
+            st = tcpx_set_error(TCPX_ERR_UNSUPPORTED, "post #%zu: GPU memory is not supported by this build", i);
+        } else if (!(ops[i] = calloc(1, sizeof **ops))) {
+            st = tcpx_set_error(TCPX_ERR_NOMEM, "post: allocation failed");
+        } else {
+            ops[i]->r = r;
+        }
+    }
+    if (st) {
+        for (size_t i = 0; ops && i < n; i++) free(ops[i]);
+        free(ops);
+        pthread_mutex_unlock(&s->mu);
+        return st;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tcpx_op *op = ops[i];
+        op->id = s->next_op_id++;
+        op->kind = kind;
+        op->x = x;
+        op->p = x->p;
+        op->ptr = op->r->ptr + offs[i];
+        op->size = sizes[i];
+        op->tag = tags[i];
+        op->r->busy++;
+        if (x->ops_tail) x->ops_tail->x_next = op;
+        else x->ops = op;
+        x->ops_tail = op;
+        x->nops++;
+        op_start(op);
+    }
+    free(ops);
+    sess_progress_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    return TCPX_OK;
+}
+
+tcpx_status tcpx_xfer_post_send(tcpx_xfer *x, tcpx_mem_id mem, size_t offset, size_t size, uint64_t tag)
+{
+    return post(x, OP_SEND, 1, &mem, &offset, &size, &tag);
+}
+
+tcpx_status tcpx_xfer_post_recv(tcpx_xfer *x, tcpx_mem_id mem, size_t offset, size_t size, uint64_t tag)
+{
+    return post(x, OP_RECV, 1, &mem, &offset, &size, &tag);
+}
+
+tcpx_status tcpx_xfer_post_send_batch(tcpx_xfer *x, size_t n, const tcpx_mem_id *mems, const size_t *offsets,
+                                      const size_t *sizes, const uint64_t *tags)
+{
+    return post(x, OP_SEND, n, mems, offsets, sizes, tags);
+}
+
+tcpx_status tcpx_xfer_post_recv_batch(tcpx_xfer *x, size_t n, const tcpx_mem_id *mems, const size_t *offsets,
+                                      const size_t *sizes, const uint64_t *tags)
+{
+    return post(x, OP_RECV, n, mems, offsets, sizes, tags);
+}
+
+static tcpx_status xfer_state(tcpx_xfer *x)
+{
+    if (x->err) return tcpx_set_error(x->err, "%s", x->errmsg);
+    return x->ndone == x->nops ? TCPX_OK : TCPX_IN_PROGRESS;
+}
+
+tcpx_status tcpx_xfer_test(tcpx_xfer *x)
+{
+    if (!x) return tcpx_set_error(TCPX_ERR_INVALID, "transfer is NULL");
+    pthread_mutex_lock(&x->s->mu);
+    sess_progress_locked(x->s);
+    tcpx_status st = xfer_state(x);
+    pthread_mutex_unlock(&x->s->mu);
+    return st;
+}
+
+/* Progress until every op of x has finished or the deadline passes. */
+static tcpx_status wait_locked(tcpx_xfer *x, uint64_t deadline, int stop_on_error)
+{
+    tcpx_session *s = x->s;
+    for (;;) {
+        uint64_t seen = sess_wake_seq(s);
+        sess_progress_locked(s);
+        tcpx_status st = xfer_state(x);
+        if (st == TCPX_OK || (st < 0 && stop_on_error) || x->ndone == x->nops) return st;
+        if (tcpx_past(deadline)) return TCPX_ERR_TIMEOUT;
+        pthread_mutex_unlock(&s->mu);
+        sess_wait_event(s, seen, deadline);
+        pthread_mutex_lock(&s->mu);
+    }
+}
+
+tcpx_status tcpx_xfer_wait(tcpx_xfer *x, int timeout_ms)
+{
+    if (!x) return tcpx_set_error(TCPX_ERR_INVALID, "transfer is NULL");
+    pthread_mutex_lock(&x->s->mu);
+    tcpx_status st = wait_locked(x, tcpx_deadline_ms(timeout_ms), 1);
+    pthread_mutex_unlock(&x->s->mu);
+    if (st == TCPX_ERR_TIMEOUT)
+        return tcpx_set_error(TCPX_ERR_TIMEOUT, "transfer not complete after %d ms (%zu of %zu operations done)",
+                              timeout_ms, x->ndone, x->nops);
+    return st;
+}
+
+void tcpx_xfer_release(tcpx_xfer *x)
+{
+    if (!x) return;
+    tcpx_session *s = x->s;
+    pthread_mutex_lock(&s->mu);
+    sess_progress_locked(s);
+    /* Withdraw what has not started moving; the rest must finish (bounded). */
+    for (tcpx_op *op = x->ops; op; op = op->x_next)
+        if (op->state == OPS_POSTED || op->state == OPS_RTS_SENT) op_withdraw(op);
+    if (x->ndone < x->nops) {
+        uint64_t deadline = tcpx_deadline_ms(s->cfg.peer_timeout_ms);
+        if (wait_locked(x, deadline, 0) == TCPX_ERR_TIMEOUT) {
+            TCPX_WARN("release: transfer to %s still moving after %d ms; closing the connection", x->p->name,
+                      s->cfg.peer_timeout_ms);
+            peer_fail(x->p, TCPX_ERR_TIMEOUT, "a released transfer did not finish within %d ms",
+                      s->cfg.peer_timeout_ms);
+        }
+    }
+    while (x->ops) {
+        tcpx_op *op = x->ops;
+        x->ops = op->x_next;
+        free(op->errmsg);
+        free(op);
+    }
+    peer_unref(x->p);
+    pthread_mutex_unlock(&s->mu);
+    free(x);
+}
