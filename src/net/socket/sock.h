@@ -1,0 +1,177 @@
+/*
+ * sock.h - internals of the built-in multi-socket TCP transport.
+ *
+ * A comm is `nsocks` TCP connections to one peer. Each connection has its own
+ * I/O thread that does blocking I/O from a FIFO of parts: a message of N bytes
+ * is cut into nsocks contiguous parts, and every connection carries an 8-byte
+ * little-endian header with N followed by its part. The receiving threads
+ * read straight into the posted buffer.
+ *
+ * Files: sock_addr.c (addresses, socket options), sock_wire.c (listen handle
+ * and per-socket hello), sock_listen.c (listen/accept), sock_connect.c
+ * (connect state machine), sock_comm.c (comm lifetime, threads, failure),
+ * sock_io.c (isend/irecv/test and the I/O thread work), sock_net.c (the
+ * tcpx_net table).
+ */
+#ifndef TCPX_NET_SOCK_H
+#define TCPX_NET_SOCK_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "net/net.h"
+
+#define SOCK_MAX_SOCKS 64          /* sockets per comm accepted in a hello */
+#define SOCK_MAX_REQUESTS 64       /* requests in flight per comm */
+#define SOCK_MAX_PENDING 128       /* half-open accepted connections per listener */
+#define SOCK_HELLO_TIMEOUT_MS 10000
+#define SOCK_PART_ALIGN 4096
+#define SOCK_ADDR_STRLEN 64        /* "[v6addr%scope]:port" */
+
+/* ---- the transport instance ---- */
+
+typedef struct sock_net {
+    tcpx_net base;                 /* first: a tcpx_net * is a sock_net * */
+    int socks_per_comm;
+    int peer_timeout_ms;
+    int hello_timeout_ms;
+    tcpx_net_notify_fn notify;
+    void *notify_arg;
+    struct sockaddr_storage bind_ss; /* port 0 */
+    socklen_t bind_len;
+    char bind_str[SOCK_ADDR_STRLEN];
+    char ifname[32];
+    int speed_mbps;
+} sock_net;
+
+/* ---- addresses and options (sock_addr.c) ---- */
+
+/* Resolve opts->bind_addr ("" or NULL = first UP non-loopback IPv4, else
+ * 127.0.0.1) into n->bind_ss, and find its interface name and speed. */
+int sock_addr_resolve(sock_net *n, const char *bind_addr);
+/* "1.2.3.4:5" or "[::1]:5". */
+void sock_addr_format(const struct sockaddr *sa, char *buf, size_t cap);
+/* TCP_NODELAY, keepalive and TCP_USER_TIMEOUT from peer_timeout_ms. */
+void sock_set_options(int fd, int peer_timeout_ms);
+int sock_set_nonblocking(int fd, int on);
+
+/* ---- wire structures (sock_wire.c) ---- */
+
+#define SOCK_HANDLE_MAGIC 0x4b534354u  /* "TCSK" little-endian */
+#define SOCK_HELLO_MAGIC 0x4c485354u   /* "TSHL" */
+#define SOCK_HELLO_SIZE 32
+
+typedef struct sock_handle {
+    struct sockaddr_storage ss;    /* family, address, port */
+    socklen_t len;
+    uint64_t nonce;                /* random per listener */
+} sock_handle;
+
+typedef struct sock_hello {
+    uint64_t nonce;                /* the listener's nonce, from its handle */
+    uint64_t comm_id;              /* random per connecting comm */
+    uint32_t index, count;         /* this socket's index and the comm's socket count */
+} sock_hello;
+
+void sock_handle_encode(const sock_handle *h, void *out /* TCPX_NET_HANDLE_SIZE */);
+/* 0 if the bytes hold a valid handle, else -1. */
+int sock_handle_decode(const void *in, sock_handle *h);
+void sock_hello_encode(const sock_hello *h, uint8_t out[SOCK_HELLO_SIZE]);
+/* 0 on a well-formed hello (magic, index < count <= SOCK_MAX_SOCKS), else -1. */
+int sock_hello_decode(const uint8_t in[SOCK_HELLO_SIZE], sock_hello *h);
+
+/* ---- comms (sock_comm.c) ---- */
+
+typedef struct sock_req sock_req;
+
+/* One part of a request queued on one connection's thread. */
+typedef struct sock_part {
+    struct sock_part *next;
+    sock_req *req;
+} sock_part;
+
+typedef struct sock_conn {
+    int fd;
+    int index;
+    struct sock_comm *comm;
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;            /* guards the fields below */
+    pthread_cond_t cv;
+    sock_part *head, *tail;
+    int waiting;                   /* thread sleeps on cv */
+    int stop;
+} sock_conn;
+
+typedef struct sock_comm {
+    sock_net *net;
+    int is_send;
+    int nsocks;
+    char peer[SOCK_ADDR_STRLEN];
+    /* Failure: the first failing thread claims `fail_claimed`, writes
+     * fail_msg, then publishes fail_status (release). */
+    atomic_int fail_claimed;
+    atomic_int fail_status;
+    atomic_int closing;
+    char fail_msg[256];
+    /* Caller side only (the caller serializes calls on one comm). */
+    int outstanding;
+    sock_req *live;                /* requests handed out and not yet freed */
+    sock_req *free_reqs;           /* freed requests kept for reuse */
+    int nfree;
+    sock_conn conns[];
+} sock_comm;
+
+struct sock_req {
+    sock_comm *comm;
+    sock_req *prev, *next;         /* comm->live */
+    int is_send;
+    char *data;
+    size_t size;                   /* send: message size; recv: capacity */
+    atomic_size_t total;           /* recv: size agreed by the headers, SIZE_MAX until read */
+    atomic_int parts_left;         /* last access of a thread to the request */
+    atomic_int failed;
+    sock_part parts[];
+};
+
+/* Build a comm from connected sockets (fds[i] is socket i), switch them to
+ * blocking and start one thread each. On failure closes the fds. */
+int sock_comm_create(sock_net *n, int is_send, const int *fds, int nsocks, const char *peer, sock_comm **out);
+/* Stop threads, close sockets, free abandoned requests and the comm. */
+void sock_comm_destroy(sock_comm *c);
+/* Mark the comm failed with st (first caller wins), shut its sockets down so
+ * every thread stops blocking, and notify. Called by I/O threads. */
+void sock_comm_fail(sock_comm *c, int st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline int sock_comm_failed(sock_comm *c)
+{
+    return atomic_load_explicit(&c->fail_status, memory_order_acquire);
+}
+void sock_notify(sock_net *n);
+
+/* ---- I/O (sock_io.c) ---- */
+
+void *sock_conn_thread(void *arg);
+/* Offset and length of part `index` of `nsocks` of a message of `size` bytes. */
+void sock_part_range(size_t size, int nsocks, int index, size_t *off, size_t *len);
+int sock_isend(tcpx_net *n, void *comm, void *data, size_t size, int tag, void *mh, void **request);
+int sock_irecv(tcpx_net *n, void *comm, void *data, size_t size, int tag, void *mh, void **request);
+int sock_test(tcpx_net *n, void *request, int *done, size_t *size);
+/* Free a request that no thread references any more. */
+void sock_req_free(sock_req *r);
+
+/* ---- listen/accept (sock_listen.c), connect (sock_connect.c) ---- */
+
+int sock_listen(tcpx_net *n, int dev, void *handle, void **listen_comm);
+int sock_accept(tcpx_net *n, void *listen_comm, void **recv_comm);
+int sock_close_listen(tcpx_net *n, void *listen_comm);
+int sock_connect(tcpx_net *n, int dev, const void *handle, void **state, void **send_comm);
+void sock_connect_abort(tcpx_net *n, void *state);
+
+/* Test hook: how long accept waits for a complete hello (default 10 s). */
+void tcpx_net_socket_set_hello_timeout(tcpx_net *n, int ms);
+
+#endif
