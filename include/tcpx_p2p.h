@@ -87,6 +87,8 @@ typedef struct tcpx_config {
     char name[TCPX_NAME_MAX];  /* TCPX_NAME: this session's name as peers see it (default host:pid) */
     size_t chunk_bytes;        /* TCPX_CHUNK_BYTES: unit a message is split into across channels (default 1 MiB) */
     int window;                /* TCPX_WINDOW: max requests in flight per data stream (default 8) */
+    int staging_slots;         /* TCPX_STAGING_SLOTS: pinned bounce slots (chunk_bytes each) per data
+                                  stream for GPU memory over a host-only transport (default 4) */
     int socks_per_comm;        /* TCPX_SOCKS_PER_COMM: TCP sockets per transport stream (default 1) */
     int connect_timeout_ms;    /* TCPX_CONNECT_TIMEOUT_MS: bound on connect/accept (default 30000) */
     int peer_timeout_ms;       /* TCPX_PEER_TIMEOUT_MS: unacknowledged data older than this fails the

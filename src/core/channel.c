@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "gpu/gpu.h"
 #include "util/error.h"
 
 #define CHAN_INITIAL_CAP 64
@@ -19,8 +20,20 @@ tcpx_status chan_init(tcpx_chan *c, void *comm)
     return TCPX_OK;
 }
 
-void chan_free(tcpx_chan *c)
+/* Close the comm and free the channel. Registrations go first, the comm is
+ * closed next (the transport then stops touching every buffer), and the
+ * staging slots are freed last. */
+void chan_close(tcpx_session *s, tcpx_chan *c, int is_send)
 {
+    tcpx_net *n = s->net;
+    if (c->comm) {
+        if (c->stage && c->stage->mh) n->dereg_mr(n, c->comm, c->stage->mh);
+        if (c->stage) c->stage->mh = NULL;
+        mem_drop_comm(s, c->comm);
+        if (is_send) n->close_send(n, c->comm);
+        else n->close_recv(n, c->comm);
+    }
+    stage_destroy(s, NULL, c->stage);
     free(c->ring);
     memset(c, 0, sizeof *c);
 }
@@ -42,6 +55,7 @@ tcpx_status chan_push(tcpx_chan *c, tcpx_op *op, size_t off, size_t len)
     ch->len = len;
     ch->req = NULL;
     ch->done = 0;
+    ch->slot = -1;
     c->tail++;
     return TCPX_OK;
 }
@@ -61,11 +75,17 @@ void enqueue_chunks(tcpx_peer *p, tcpx_op *op, tcpx_chan *chans, int nchans, siz
     }
 }
 
-/* Returns non-zero when the peer failed. */
-tcpx_status chan_progress(tcpx_peer *p, tcpx_chan *c, int is_send)
+static tcpx_status fail_gpu(tcpx_peer *p)
 {
-    tcpx_session *s = p->s;
-    tcpx_net *n = s->net;
+    peer_fail(p, TCPX_ERR_CUDA, "staging copy: %s", tcpx_last_error());
+    return TCPX_ERR_CUDA;
+}
+
+/* Transport completions, in order. A receive into GPU memory then copies
+ * its slot to the destination. */
+static tcpx_status test_posted(tcpx_peer *p, tcpx_chan *c, int is_send)
+{
+    tcpx_net *n = p->s->net;
     for (size_t i = c->head; i < c->posted; i++) {
         tcpx_chunk *ch = &c->ring[i % c->cap];
         if (ch->done) continue;
@@ -78,29 +98,103 @@ tcpx_status chan_progress(tcpx_peer *p, tcpx_chan *c, int is_send)
         }
         if (!done) break; /* requests of one comm complete in order */
         ch->done = 1;
-        if (!is_send && size != ch->len) {
+        if (is_send) continue;
+        if (size != ch->len) {
             peer_fail(p, TCPX_ERR_PROTOCOL, "data stream: chunk of %zu bytes where %zu were announced", size,
                       ch->len);
             return TCPX_ERR_PROTOCOL;
         }
+        if (ch->slot >= 0 &&
+            (tcpx_gpu_memcpy_async(c->stage->stream, ch->op->ptr + ch->off, stage_slot(c->stage, ch->slot),
+                                   ch->len) ||
+             tcpx_gpu_event_record(c->stage->ev[ch->slot], c->stage->stream)))
+            return fail_gpu(p);
     }
+    return TCPX_OK;
+}
+
+/* Retire finished chunks in order (a staged receive once its copy is done). */
+static tcpx_status retire(tcpx_peer *p, tcpx_chan *c, int is_send)
+{
+    tcpx_net *n = p->s->net;
     while (c->head < c->posted && c->ring[c->head % c->cap].done) {
         tcpx_chunk *ch = &c->ring[c->head % c->cap];
+        if (!is_send && ch->slot >= 0) {
+            tcpx_status q = tcpx_gpu_event_query(c->stage->ev[ch->slot]);
+            if (q == TCPX_IN_PROGRESS) break;
+            if (q) return fail_gpu(p);
+        }
         if (!is_send && n->irecv_consumed(n, c->comm, ch->req)) {
             peer_fail(p, TCPX_ERR_TRANSPORT, "data stream: %s", tcpx_last_error());
             return TCPX_ERR_TRANSPORT;
         }
+        if (ch->slot >= 0) stage_release(c->stage);
         c->head++;
         op_chunk_done(ch->op);
     }
-    while (c->posted < c->tail && c->posted - c->head < (size_t)s->window) {
+    return TCPX_OK;
+}
+
+/* Give a chunk that moves through a bounce slot its slot (creating the pool
+ * on first use). 0 = no slot free now. */
+static int take_slot(tcpx_peer *p, tcpx_chan *c, tcpx_chunk *ch, tcpx_status *st)
+{
+    if (ch->slot >= 0) return 1;
+    if (!c->stage && (*st = stage_create(p->s, c->comm, &c->stage))) return 0;
+    ch->slot = stage_acquire(c->stage);
+    return ch->slot >= 0;
+}
+
+/* Sending GPU memory: copy queued chunks into free slots, in ring order. */
+static tcpx_status stage_sends(tcpx_peer *p, tcpx_chan *c)
+{
+    if (c->staged < c->posted) c->staged = c->posted;
+    while (c->staged < c->tail) {
+        tcpx_chunk *ch = &c->ring[c->staged % c->cap];
+        if (stage_needed(p->s, ch->op)) {
+            tcpx_status st = TCPX_OK;
+            if (!take_slot(p, c, ch, &st)) {
+                if (st) return fail_gpu(p);
+                break;
+            }
+            if (tcpx_gpu_memcpy_async(c->stage->stream, stage_slot(c->stage, ch->slot), ch->op->ptr + ch->off,
+                                      ch->len) ||
+                tcpx_gpu_event_record(c->stage->ev[ch->slot], c->stage->stream))
+                return fail_gpu(p);
+        }
+        c->staged++;
+    }
+    return TCPX_OK;
+}
+
+/* Post chunks to the transport while the window has room. */
+static tcpx_status post_chunks(tcpx_peer *p, tcpx_chan *c, int is_send)
+{
+    tcpx_session *s = p->s;
+    tcpx_net *n = s->net;
+    size_t limit = is_send ? c->staged : c->tail;
+    while (c->posted < limit && c->posted - c->head < (size_t)s->window) {
         tcpx_chunk *ch = &c->ring[c->posted % c->cap];
         tcpx_status st = TCPX_OK;
-        void *mh = mem_mr(s, ch->op->r, c->comm, &st);
+        void *buf = ch->op->ptr + ch->off, *mh;
+        if (stage_needed(s, ch->op)) {
+            if (is_send) {
+                st = tcpx_gpu_event_query(c->stage->ev[ch->slot]);
+                if (st == TCPX_IN_PROGRESS) break;
+                if (st) return fail_gpu(p);
+            } else if (!take_slot(p, c, ch, &st)) {
+                if (st) return fail_gpu(p);
+                break;
+            }
+            buf = stage_slot(c->stage, ch->slot);
+            mh = c->stage->mh;
+        } else {
+            mh = mem_mr(s, ch->op->r, c->comm, &st);
+        }
         int rc = st;
         if (!rc)
-            rc = is_send ? n->isend(n, c->comm, ch->op->ptr + ch->off, ch->len, 0, mh, &ch->req)
-                         : n->irecv(n, c->comm, ch->op->ptr + ch->off, ch->len, 0, mh, &ch->req);
+            rc = is_send ? n->isend(n, c->comm, buf, ch->len, 0, mh, &ch->req)
+                         : n->irecv(n, c->comm, buf, ch->len, 0, mh, &ch->req);
         if (rc) {
             peer_fail(p, (tcpx_status)rc, "data stream: %s", tcpx_last_error());
             return (tcpx_status)rc;
@@ -109,4 +203,14 @@ tcpx_status chan_progress(tcpx_peer *p, tcpx_chan *c, int is_send)
         c->posted++;
     }
     return TCPX_OK;
+}
+
+/* One round on a data comm. Non-zero when the peer failed. */
+tcpx_status chan_progress(tcpx_peer *p, tcpx_chan *c, int is_send)
+{
+    tcpx_status st = test_posted(p, c, is_send);
+    if (!st) st = retire(p, c, is_send);
+    if (!st && is_send) st = stage_sends(p, c);
+    if (!st) st = post_chunks(p, c, is_send);
+    return st;
 }

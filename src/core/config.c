@@ -21,6 +21,7 @@ void tcpx_config_init(tcpx_config *cfg)
     snprintf(cfg->name, sizeof cfg->name, "%s:%d", host, (int)getpid());
     cfg->chunk_bytes = 1u << 20;
     cfg->window = 8;
+    cfg->staging_slots = 4;
     cfg->socks_per_comm = 1;
     cfg->connect_timeout_ms = 30000;
     cfg->peer_timeout_ms = 30000;
@@ -64,6 +65,7 @@ tcpx_status tcpx_config_apply_env(tcpx_config *cfg)
     ENV_INT("TCPX_CHANNELS", channels, 1, TCPX_MAX_CHANNELS);
     ENV_INT("TCPX_CHUNK_BYTES", chunk_bytes, 4096, 1L << 30);
     ENV_INT("TCPX_WINDOW", window, 1, 1024);
+    ENV_INT("TCPX_STAGING_SLOTS", staging_slots, 1, 256);
     ENV_INT("TCPX_SOCKS_PER_COMM", socks_per_comm, 1, 16);
     ENV_INT("TCPX_CONNECT_TIMEOUT_MS", connect_timeout_ms, 1, INT_MAX);
     ENV_INT("TCPX_PEER_TIMEOUT_MS", peer_timeout_ms, 1, INT_MAX);

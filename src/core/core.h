@@ -56,6 +56,7 @@ enum tcpx_op_state {
     OPS_POSTED,         /* recv: waiting for a matching RTS */
     OPS_MATCHED,        /* recv: CTS sent, waiting for DATA */
     OPS_DATA,           /* chunks moving */
+    OPS_CANCELLING,     /* send: withdrawn, waiting for the receiver's verdict */
     OPS_DONE,
     OPS_FAILED,
 };
@@ -74,6 +75,7 @@ struct tcpx_op {
     uint64_t remote_id;            /* the peer's op id, once known */
     size_t nchunks, chunks_done;
     int acked;                     /* send: the receiver has all bytes */
+    int holds_region;              /* counted in r->busy */
     tcpx_op *x_next;               /* transfer's list */
     tcpx_op *q_prev, *q_next;      /* peer's posted-receive queue */
     tcpx_op *h_next;               /* peer's id hash */
@@ -92,14 +94,35 @@ typedef struct tcpx_chunk {
     tcpx_op *op;
     size_t off, len;
     void *req;                     /* transport request while in flight */
-    int done;
+    int done;                      /* the transport finished it */
+    int slot;                      /* staging slot, -1 when the bytes move in place */
 } tcpx_chunk;
 
-/* One data comm: a ring of chunks, [head, posted) in flight, [posted, tail) queued. */
+struct tcpx_gpu;
+struct tcpx_gpu_stream;
+struct tcpx_gpu_event;
+
+/* Pinned bounce slots of one data comm, for GPU memory over a transport that
+ * takes host pointers only. Slots are taken and returned in ring order. */
+typedef struct tcpx_stage {
+    struct tcpx_gpu_stream *stream;
+    struct tcpx_gpu_event **ev;    /* one per slot: its copy finished */
+    uint8_t *arena;                /* nslots * slot_bytes, pinned */
+    void *mh;                      /* arena registered on the comm */
+    size_t slot_bytes;
+    int nslots, used;
+    unsigned next;
+} tcpx_stage;
+
+/* One data comm: a ring of chunks. [head, posted) are posted to the transport
+ * (and, when receiving into GPU memory, may be copying out of their slot);
+ * sending from GPU memory, [posted, staged) are copying into their slot;
+ * the rest up to tail wait. */
 typedef struct tcpx_chan {
     void *comm;
     tcpx_chunk *ring;
-    size_t cap, head, posted, tail;
+    size_t cap, head, posted, staged, tail;
+    tcpx_stage *stage;             /* created at the first staged chunk */
 } tcpx_chan;
 
 typedef struct tcpx_ctrl_out {     /* an encoded control message */
@@ -137,6 +160,7 @@ struct tcpx_peer {
     int state;
     int refs;                      /* the session's table + each transfer */
     int linked;                    /* still in the session's peer list */
+    int local_close;               /* failing because we close it: log quietly */
     tcpx_status err;
     char errmsg[256];
     uint64_t nonce;
@@ -195,6 +219,8 @@ typedef struct tcpx_inbound {
 typedef struct tcpx_session {
     tcpx_config cfg;
     tcpx_net *net;
+    struct tcpx_gpu *gpu;          /* NULL when gpu_id is -1 */
+    int stage_gpu;                 /* the transport takes host pointers only */
     tcpx_net_props props;
     int window;
     pthread_mutex_t mu;
@@ -256,10 +282,19 @@ void peer_progress(tcpx_peer *p);
 
 /* channel.c */
 tcpx_status chan_init(tcpx_chan *c, void *comm);
-void chan_free(tcpx_chan *c);
+void chan_close(tcpx_session *s, tcpx_chan *c, int is_send);
 tcpx_status chan_push(tcpx_chan *c, tcpx_op *op, size_t off, size_t len);
 tcpx_status chan_progress(tcpx_peer *p, tcpx_chan *c, int is_send);
 void enqueue_chunks(tcpx_peer *p, tcpx_op *op, tcpx_chan *chans, int nchans, size_t chunk, uint16_t first);
+
+/* staging.c */
+int stage_needed(tcpx_session *s, const tcpx_op *op);
+tcpx_status stage_create(tcpx_session *s, void *comm, tcpx_stage **out);
+void stage_destroy(tcpx_session *s, void *comm, tcpx_stage *st);
+int stage_acquire(tcpx_stage *st);
+void stage_release(tcpx_stage *st);
+static inline uint8_t *stage_slot(tcpx_stage *st, int slot) { return st->arena + (size_t)slot * st->slot_bytes; }
+tcpx_status op_copy(tcpx_session *s, const tcpx_op *op, void *dst, const void *src, size_t n);
 
 /* twosided.c */
 void ops_add(tcpx_peer *p, tcpx_op *op);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "gpu/gpu.h"
 #include "util/error.h"
 #include "util/random.h"
 
@@ -77,14 +78,19 @@ tcpx_status tcpx_mem_register(tcpx_session *s, void *ptr, size_t size, tcpx_mem_
     if (kind != TCPX_MEM_HOST && kind != TCPX_MEM_CUDA)
         return tcpx_set_error(TCPX_ERR_INVALID, "mem_register: unknown memory kind %d", (int)kind);
     if ((uintptr_t)ptr + size < (uintptr_t)ptr) return tcpx_set_error(TCPX_ERR_INVALID, "mem_register: range wraps");
-    if (kind == TCPX_MEM_CUDA)
-        return tcpx_set_error(TCPX_ERR_UNSUPPORTED, "mem_register: this build has no GPU support");
+    if (kind == TCPX_MEM_CUDA) {
+        if (!s->gpu)
+            return tcpx_set_error(TCPX_ERR_UNSUPPORTED,
+                                  "mem_register: GPU memory needs a session created with gpu_id >= 0 (TCPX_GPU)");
+        tcpx_status st = tcpx_gpu_check_ptr(s->gpu, ptr, size);
+        if (st) return st;
+    }
     tcpx_region *r = calloc(1, sizeof *r);
     if (!r) return tcpx_set_error(TCPX_ERR_NOMEM, "mem_register: allocation failed");
     r->ptr = ptr;
     r->size = size;
     r->kind = kind;
-    r->device = -1;
+    r->device = kind == TCPX_MEM_CUDA ? tcpx_gpu_device(s->gpu) : -1;
     r->key = tcpx_random_u64();
     pthread_mutex_lock(&s->mu);
     r->id = s->next_mem_id++;

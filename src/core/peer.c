@@ -61,22 +61,11 @@ void peer_close_comms(tcpx_peer *p)
         dial_free(s, p->dial);
         p->dial = NULL;
     }
-    for (int i = 0; i < p->ntx; i++) {
-        if (p->tx[i].comm) {
-            mem_drop_comm(s, p->tx[i].comm);
-            n->close_send(n, p->tx[i].comm);
-        }
-        chan_free(&p->tx[i]);
-    }
-    p->ntx = 0;
     for (int i = 0; i < TCPX_MAX_CHANNELS; i++) {
-        if (p->rx[i].comm) {
-            mem_drop_comm(s, p->rx[i].comm);
-            n->close_recv(n, p->rx[i].comm);
-        }
-        chan_free(&p->rx[i]);
+        chan_close(s, &p->tx[i], 1);
+        chan_close(s, &p->rx[i], 0);
     }
-    p->nrx = 0;
+    p->ntx = p->nrx = 0;
     if (p->ctrl_send) {
         if (p->ctrl_out_mh) n->dereg_mr(n, p->ctrl_send, p->ctrl_out_mh);
         n->close_send(n, p->ctrl_send);
@@ -111,13 +100,15 @@ void peer_fail(tcpx_peer *p, tcpx_status st, const char *fmt, ...)
     p->err = st;
     int was_ready = p->state == PEER_READY;
     p->state = PEER_FAILED;
-    if (was_ready) TCPX_WARN("peer %s failed: %s: %s", p->name, tcpx_strerror(st), p->errmsg);
+    if (was_ready && !p->local_close) TCPX_WARN("peer %s failed: %s: %s", p->name, tcpx_strerror(st), p->errmsg);
     /* Close first: the transport then no longer touches any op's memory. */
     peer_close_comms(p);
+    p->refs++; /* failing a detached op drops a reference */
     for (int b = 0; b < TCPX_OP_BUCKETS; b++) {
         while (p->ops[b]) op_fail(p->ops[b], st, "peer %s: %s", p->name, p->errmsg);
     }
     p->posted_head = p->posted_tail = NULL;
+    peer_unref(p);
 }
 
 /* Claim the inbound comms of our incoming half; READY once all are here. */

@@ -24,8 +24,10 @@
  *   A: DATA{recv_id, chunk, first_channel} then chunk k of the message on data
  *      comm (first_channel + k) % N.
  *   B: posts the chunk receives on DATA; when all arrived, ACK{send_id}.
- *   A withdraws an RTS with CANCEL{send_id}; a CTS that arrives for a withdrawn
- *   send is answered with NACK{recv_id, PEER}.
+ *   A withdraws an RTS with CANCEL{send_id}: if B still holds it unmatched, B
+ *   drops it and answers NACK{send_id, PEER}; if B had matched it, B's CTS
+ *   (answered by A with NACK{recv_id, PEER}) or ACK (inline: delivered)
+ *   is already on its way. Either way A learns the outcome.
  * First message on a new control comm: HELLO; on a new data comm: DHELLO.
  */
 #ifndef TCPX_PROTO_H

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "gpu/gpu.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -42,9 +43,9 @@ static tcpx_status check_config(const tcpx_config *c)
         return tcpx_set_error(TCPX_ERR_INVALID, "channels %d out of range 1..%d", c->channels, TCPX_MAX_CHANNELS);
     if (c->chunk_bytes < 4096 || c->chunk_bytes > (1u << 30))
         return tcpx_set_error(TCPX_ERR_INVALID, "chunk_bytes %zu out of range 4 KiB..1 GiB", c->chunk_bytes);
-    if (c->window < 1 || c->socks_per_comm < 1 || c->socks_per_comm > 16)
-        return tcpx_set_error(TCPX_ERR_INVALID, "window %d / socks_per_comm %d out of range", c->window,
-                              c->socks_per_comm);
+    if (c->window < 1 || c->socks_per_comm < 1 || c->socks_per_comm > 16 || c->staging_slots < 1)
+        return tcpx_set_error(TCPX_ERR_INVALID, "window %d / socks_per_comm %d / staging_slots %d out of range",
+                              c->window, c->socks_per_comm, c->staging_slots);
     if (c->connect_timeout_ms < 1 || c->peer_timeout_ms < 1)
         return tcpx_set_error(TCPX_ERR_INVALID, "timeouts must be positive");
     if (!memchr(c->name, '\0', sizeof c->name) || !c->name[0])
@@ -69,10 +70,6 @@ tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
         return st;
     }
     if (s->cfg.log_level > tcpx_log_get_level()) tcpx_log_set_level(s->cfg.log_level);
-    if (s->cfg.gpu_id >= 0) {
-        free(s);
-        return tcpx_set_error(TCPX_ERR_UNSUPPORTED, "gpu_id %d: this build has no GPU support", cfg ? cfg->gpu_id : -1);
-    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->wake_mu, NULL);
     pthread_condattr_t ca;
@@ -83,12 +80,15 @@ tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
     s->token = tcpx_random_u64();
     s->next_mem_id = 1;
     s->next_op_id = 1;
-    if ((st = open_transport(s))) {
+    if (s->cfg.gpu_id >= 0) st = tcpx_gpu_open(s->cfg.gpu_id, &s->gpu);
+    if (!st) st = open_transport(s);
+    if (st) {
         char keep[512];
         snprintf(keep, sizeof keep, "%s", tcpx_last_error());
         tcpx_session_destroy(s);
         return tcpx_set_error(st, "%s", keep);
     }
+    s->stage_gpu = !(s->props.ptr_support & TCPX_NET_PTR_CUDA);
     s->window = s->cfg.window;
     if (s->props.max_requests > 0 && s->window > s->props.max_requests) s->window = s->props.max_requests;
     *out = s;
@@ -101,6 +101,7 @@ void tcpx_session_destroy(tcpx_session *s)
     pthread_mutex_lock(&s->mu);
     while (s->peers) {
         tcpx_peer *p = s->peers;
+        p->local_close = 1;
         peer_fail(p, TCPX_ERR_PEER, "session destroyed");
         peer_unlink(s, p);
     }
@@ -111,6 +112,7 @@ void tcpx_session_destroy(tcpx_session *s)
     }
     mem_free_all(s);
     if (s->net) s->net->destroy(s->net);
+    tcpx_gpu_close(s->gpu);
     free(s->blob);
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_destroy(&s->mu);
@@ -319,6 +321,7 @@ tcpx_status tcpx_session_disconnect(tcpx_session *s, const char *peer)
         pthread_mutex_unlock(&s->mu);
         return tcpx_set_error(TCPX_ERR_NOT_FOUND, "disconnect: unknown peer %s", peer);
     }
+    p->local_close = 1;
     if (p->state == PEER_READY || p->state == PEER_CONNECTING) peer_fail(p, TCPX_ERR_PEER, "disconnected locally");
     p->state = PEER_CLOSED;
     peer_unlink(s, p);

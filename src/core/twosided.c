@@ -63,7 +63,8 @@ static void op_finish(tcpx_op *op)
 {
     posted_remove(op->p, op);
     ops_remove(op->p, op);
-    op->r->busy--;
+    if (op->holds_region) op->r->busy--;
+    op->holds_region = 0;
     if (op->x) {
         op->x->ndone++;
         if (op->status && !op->x->err) {
@@ -71,8 +72,10 @@ static void op_finish(tcpx_op *op)
             snprintf(op->x->errmsg, sizeof op->x->errmsg, "%s", op->errmsg ? op->errmsg : "");
         }
     } else {
+        tcpx_peer *p = op->p;
         free(op->errmsg);
         free(op);
+        peer_unref(p);
     }
 }
 
@@ -166,7 +169,13 @@ static void match(tcpx_peer *p, tcpx_op *recv, uint64_t send_id, uint64_t size, 
         return;
     }
     if (is_inline) {
-        if (size) memcpy(recv->ptr, data, size);
+        if (op_copy(p->s, recv, recv->ptr, data, size)) {
+            char text[300];
+            snprintf(text, sizeof text, "receiver could not store the message: %s", tcpx_last_error());
+            op_fail(recv, TCPX_ERR_CUDA, "%s", text);
+            send_nack(p, send_id, TCPX_ERR_PEER, text);
+            return;
+        }
         op_complete(recv);
         tcpx_msg ack = {.op = TCPX_OP_ACK};
         ack.u.ack.id = send_id;
@@ -218,10 +227,14 @@ static tcpx_status on_rts(tcpx_peer *p, const tcpx_msg *m)
 static tcpx_status on_cts(tcpx_peer *p, const tcpx_msg *m)
 {
     tcpx_op *op = ops_find(p, m->u.cts.send_id);
-    if (!op || op->kind != OP_SEND || op->state != OPS_RTS_SENT || op->size <= TCPX_INLINE_MAX) {
+    if (op && op->kind == OP_SEND && op->state == OPS_CANCELLING) {
         send_nack(p, m->u.cts.recv_id, TCPX_ERR_PEER, "the send was withdrawn by the sender");
+        op_fail(op, TCPX_ERR_PEER, "withdrawn: its transfer was released");
         return TCPX_OK;
     }
+    if (!op || op->kind != OP_SEND || op->state != OPS_RTS_SENT || op->size <= TCPX_INLINE_MAX)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "CTS for send %llu that is not waiting for one",
+                              (unsigned long long)m->u.cts.send_id);
     tcpx_session *s = p->s;
     uint16_t first = (uint16_t)(p->next_first_channel++ % (unsigned)p->ntx);
     op->remote_id = m->u.cts.recv_id;
@@ -251,12 +264,13 @@ static tcpx_status on_data(tcpx_peer *p, const tcpx_msg *m)
 static tcpx_status on_ack(tcpx_peer *p, const tcpx_msg *m)
 {
     tcpx_op *op = ops_find(p, m->u.ack.id);
-    if (!op) return TCPX_OK; /* a withdrawn inline send */
-    if (op->kind != OP_SEND || (op->state != OPS_DATA && !(op->state == OPS_RTS_SENT && op->size <= TCPX_INLINE_MAX)))
+    int inline_wait = op && (op->state == OPS_RTS_SENT || op->state == OPS_CANCELLING) && op->size <= TCPX_INLINE_MAX;
+    if (!op || op->kind != OP_SEND || (op->state != OPS_DATA && !inline_wait))
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "ACK for operation %llu in the wrong state",
                               (unsigned long long)m->u.ack.id);
     op->acked = 1;
-    if (op->state == OPS_RTS_SENT || op->chunks_done == op->nchunks) op_complete(op);
+    if (inline_wait || op->chunks_done == op->nchunks) op_complete(op); /* a withdrawn inline send that was
+                                                                           matched first is delivered */
     return TCPX_OK;
 }
 
@@ -283,10 +297,13 @@ tcpx_status handle_ctrl(tcpx_peer *p, const tcpx_msg *m)
     case TCPX_OP_ACK: return on_ack(p, m);
     case TCPX_OP_NACK: return on_nack(p, m);
     case TCPX_OP_CANCEL: {
+        /* Not matched yet: drop it and confirm. Matched: the CTS or ACK
+         * already on its way tells the sender. */
         tcpx_unexpected *u = unexpected_take(p, 0, m->u.cancel.send_id);
         if (u) {
             free(u->data);
             free(u);
+            send_nack(p, m->u.cancel.send_id, TCPX_ERR_PEER, "withdrawn by the sender before it was matched");
         }
         return TCPX_OK;
     }
@@ -306,8 +323,14 @@ tcpx_status op_start(tcpx_op *op)
         m.u.rts.send_id = op->id;
         m.u.rts.tag = op->tag;
         m.u.rts.size = op->size;
+        uint8_t inline_buf[TCPX_INLINE_MAX];
         if (op->size <= TCPX_INLINE_MAX) {
-            m.payload = op->ptr;
+            tcpx_status st = op_copy(p->s, op, inline_buf, op->ptr, op->size);
+            if (st) {
+                op_fail(op, st, "reading the message: %s", tcpx_last_error());
+                return st;
+            }
+            m.payload = inline_buf;
             m.payload_len = (uint32_t)op->size;
         }
         op->state = OPS_RTS_SENT;
@@ -325,13 +348,21 @@ tcpx_status op_start(tcpx_op *op)
     return TCPX_OK;
 }
 
+/* Withdraw an op whose bytes have not started moving. A receive goes at
+ * once; an announced send asks the receiver and stays CANCELLING until its
+ * verdict arrives (NACK: dropped; CTS: refused by us; ACK: it was delivered). */
 void op_withdraw(tcpx_op *op)
 {
     tcpx_peer *p = op->p;
     if (op->kind == OP_SEND && op->state == OPS_RTS_SENT && p->state == PEER_READY) {
         tcpx_msg m = {.op = TCPX_OP_CANCEL};
         m.u.cancel.send_id = op->id;
+        op->state = OPS_CANCELLING;
+        /* A withdrawn send never reads its memory again (a CTS is refused). */
+        op->holds_region = 0;
+        op->r->busy--;
         peer_send_ctrl(p, &m);
+        return;
     }
     op_fail(op, TCPX_ERR_PEER, "withdrawn: its transfer was released");
 }

@@ -53,8 +53,6 @@ static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mem
         } else if (offs[i] > r->size || sizes[i] > r->size - offs[i]) {
             st = tcpx_set_error(TCPX_ERR_INVALID, "post #%zu: range [%zu, +%zu) outside the %zu-byte registration %llu",
                                 i, offs[i], sizes[i], r->size, (unsigned long long)r->id);
-        } else if (r->kind != TCPX_MEM_HOST) {
-            st = tcpx_set_error(TCPX_ERR_UNSUPPORTED, "post #%zu: GPU memory is not supported by this build", i);
         } else if (!(ops[i] = calloc(1, sizeof **ops))) {
             st = tcpx_set_error(TCPX_ERR_NOMEM, "post: allocation failed");
         } else {
@@ -67,6 +65,9 @@ static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mem
         pthread_mutex_unlock(&s->mu);
         return st;
     }
+    /* Take in what the peer already sent (a CANCEL must be seen before a new
+     * receive can match the send it withdraws). */
+    sess_progress_locked(s);
     for (size_t i = 0; i < n; i++) {
         tcpx_op *op = ops[i];
         op->id = s->next_op_id++;
@@ -77,6 +78,7 @@ static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mem
         op->size = sizes[i];
         op->tag = tags[i];
         op->r->busy++;
+        op->holds_region = 1;
         if (x->ops_tail) x->ops_tail->x_next = op;
         else x->ops = op;
         x->ops_tail = op;
@@ -111,6 +113,13 @@ tcpx_status tcpx_xfer_post_recv_batch(tcpx_xfer *x, size_t n, const tcpx_mem_id 
     return post(x, OP_RECV, n, mems, offsets, sizes, tags);
 }
 
+static int moving(const tcpx_xfer *x)
+{
+    for (const tcpx_op *op = x->ops; op; op = op->x_next)
+        if (op->state == OPS_MATCHED || op->state == OPS_DATA) return 1;
+    return 0;
+}
+
 static tcpx_status xfer_state(tcpx_xfer *x)
 {
     if (x->err) return tcpx_set_error(x->err, "%s", x->errmsg);
@@ -127,15 +136,15 @@ tcpx_status tcpx_xfer_test(tcpx_xfer *x)
     return st;
 }
 
-/* Progress until every op of x has finished or the deadline passes. */
-static tcpx_status wait_locked(tcpx_xfer *x, uint64_t deadline, int stop_on_error)
+/* Progress until every op of x has finished, one failed, or the deadline passes. */
+static tcpx_status wait_locked(tcpx_xfer *x, uint64_t deadline)
 {
     tcpx_session *s = x->s;
     for (;;) {
         uint64_t seen = sess_wake_seq(s);
         sess_progress_locked(s);
         tcpx_status st = xfer_state(x);
-        if (st == TCPX_OK || (st < 0 && stop_on_error) || x->ndone == x->nops) return st;
+        if (st != TCPX_IN_PROGRESS) return st;
         if (tcpx_past(deadline)) return TCPX_ERR_TIMEOUT;
         pthread_mutex_unlock(&s->mu);
         sess_wait_event(s, seen, deadline);
@@ -146,8 +155,9 @@ static tcpx_status wait_locked(tcpx_xfer *x, uint64_t deadline, int stop_on_erro
 tcpx_status tcpx_xfer_wait(tcpx_xfer *x, int timeout_ms)
 {
     if (!x) return tcpx_set_error(TCPX_ERR_INVALID, "transfer is NULL");
+    if (timeout_ms == 0) return tcpx_xfer_test(x);
     pthread_mutex_lock(&x->s->mu);
-    tcpx_status st = wait_locked(x, tcpx_deadline_ms(timeout_ms), 1);
+    tcpx_status st = wait_locked(x, tcpx_deadline_ms(timeout_ms));
     pthread_mutex_unlock(&x->s->mu);
     if (st == TCPX_ERR_TIMEOUT)
         return tcpx_set_error(TCPX_ERR_TIMEOUT, "transfer not complete after %d ms (%zu of %zu operations done)",
@@ -161,21 +171,38 @@ void tcpx_xfer_release(tcpx_xfer *x)
     tcpx_session *s = x->s;
     pthread_mutex_lock(&s->mu);
     sess_progress_locked(s);
-    /* Withdraw what has not started moving; the rest must finish (bounded). */
+    /* Withdraw what has not started moving. */
     for (tcpx_op *op = x->ops; op; op = op->x_next)
         if (op->state == OPS_POSTED || op->state == OPS_RTS_SENT) op_withdraw(op);
-    if (x->ndone < x->nops) {
-        uint64_t deadline = tcpx_deadline_ms(s->cfg.peer_timeout_ms);
-        if (wait_locked(x, deadline, 0) == TCPX_ERR_TIMEOUT) {
+    /* Operations whose bytes move must finish (bounded) before their memory
+     * may be reused. */
+    uint64_t deadline = tcpx_deadline_ms(s->cfg.peer_timeout_ms);
+    while (moving(x)) {
+        if (tcpx_past(deadline)) {
             TCPX_WARN("release: transfer to %s still moving after %d ms; closing the connection", x->p->name,
                       s->cfg.peer_timeout_ms);
             peer_fail(x->p, TCPX_ERR_TIMEOUT, "a released transfer did not finish within %d ms",
                       s->cfg.peer_timeout_ms);
+            break;
         }
+        uint64_t seen = sess_wake_seq(s);
+        sess_progress_locked(s);
+        if (!moving(x)) break;
+        pthread_mutex_unlock(&s->mu);
+        sess_wait_event(s, seen, deadline);
+        pthread_mutex_lock(&s->mu);
     }
+    sess_progress_locked(s); /* puts the withdrawals on the wire */
+    /* Withdrawn sends wait for the receiver's verdict on their own; they no
+     * longer touch the caller's memory. */
     while (x->ops) {
         tcpx_op *op = x->ops;
         x->ops = op->x_next;
+        if (op->state == OPS_CANCELLING) {
+            op->x = NULL;
+            op->p->refs++;
+            continue;
+        }
         free(op->errmsg);
         free(op);
     }

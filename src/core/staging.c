@@ -1,0 +1,70 @@
+/* staging.c - GPU memory over a transport that takes host pointers only:
+ * pinned bounce slots per data comm, copies on the comm's own stream, and
+ * the small synchronous copies of inline messages.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "gpu/gpu.h"
+#include "util/error.h"
+
+int stage_needed(tcpx_session *s, const tcpx_op *op)
+{
+    return op->r->kind == TCPX_MEM_CUDA && s->stage_gpu;
+}
+
+void stage_destroy(tcpx_session *s, void *comm, tcpx_stage *st)
+{
+    if (!st) return;
+    /* Copies queued on this stream may still read or write the slots. */
+    if (st->stream) tcpx_gpu_stream_sync(st->stream);
+    if (st->mh && comm) s->net->dereg_mr(s->net, comm, st->mh);
+    for (int i = 0; st->ev && i < st->nslots; i++) tcpx_gpu_event_destroy(st->ev[i]);
+    free(st->ev);
+    tcpx_gpu_host_free(s->gpu, st->arena);
+    tcpx_gpu_stream_destroy(st->stream);
+    free(st);
+}
+
+tcpx_status stage_create(tcpx_session *s, void *comm, tcpx_stage **out)
+{
+    tcpx_stage *st = calloc(1, sizeof *st);
+    if (!st) return tcpx_set_error(TCPX_ERR_NOMEM, "staging pool allocation failed");
+    st->nslots = s->cfg.staging_slots;
+    st->slot_bytes = s->cfg.chunk_bytes;
+    st->ev = calloc((size_t)st->nslots, sizeof *st->ev);
+    tcpx_status rc = st->ev ? TCPX_OK : tcpx_set_error(TCPX_ERR_NOMEM, "staging events allocation failed");
+    if (!rc) rc = tcpx_gpu_stream_create(s->gpu, &st->stream);
+    if (!rc) rc = tcpx_gpu_host_alloc(s->gpu, (size_t)st->nslots * st->slot_bytes, (void **)&st->arena);
+    for (int i = 0; !rc && i < st->nslots; i++) rc = tcpx_gpu_event_create(s->gpu, &st->ev[i]);
+    if (!rc)
+        rc = (tcpx_status)s->net->reg_mr(s->net, comm, st->arena, (size_t)st->nslots * st->slot_bytes,
+                                         TCPX_NET_PTR_HOST, &st->mh);
+    if (rc) {
+        stage_destroy(s, comm, st);
+        return rc;
+    }
+    *out = st;
+    return TCPX_OK;
+}
+
+int stage_acquire(tcpx_stage *st)
+{
+    if (st->used == st->nslots) return -1;
+    st->used++;
+    return (int)(st->next++ % (unsigned)st->nslots);
+}
+
+void stage_release(tcpx_stage *st) { st->used--; }
+
+/* Small synchronous copy between a host buffer and an op's memory (inline
+ * messages); cudaMemcpyDefault works out the direction. */
+tcpx_status op_copy(tcpx_session *s, const tcpx_op *op, void *dst, const void *src, size_t n)
+{
+    if (op->r->kind != TCPX_MEM_CUDA) {
+        if (n) memcpy(dst, src, n);
+        return TCPX_OK;
+    }
+    return tcpx_gpu_memcpy(s->gpu, dst, src, n);
+}

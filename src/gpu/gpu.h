@@ -1,0 +1,187 @@
+/* gpu.h - the CUDA support layer: devices, pointer checks, pinned host
+ * memory, streams, events, copies and the test-data kernels.
+ *
+ * Plain C with no CUDA types, so that core files include it without CUDA
+ * headers. Two implementations: gpu_cuda.c (CUDA runtime, linked statically;
+ * built when nvcc is found) and gpu_none.c (no CUDA at build time: every call
+ * returns TCPX_ERR_UNSUPPORTED with a sentence saying so).
+ *
+ * Run time: on a machine without a GPU or driver, tcpx_gpu_device_count()
+ * and tcpx_gpu_open() return TCPX_ERR_UNSUPPORTED with the reason in
+ * tcpx_last_error(); nothing else needs to be called then.
+ *
+ * Rules every function follows:
+ *   - every CUDA call is checked; a failure returns TCPX_ERR_CUDA with
+ *     "cudaXxx failed: <cudaGetErrorString> (<cudaErrorName>)";
+ *   - the object's device is made current before any work, since the calling
+ *     thread may differ from the one that opened it, and the caller's current
+ *     device is restored before return (a library must not move it);
+ *   - thread-safe: objects are immutable after creation; CUDA serialises the
+ *     rest. A stream or event must not be destroyed while another thread uses it;
+ *   - no device-wide synchronisation on any path the core uses. The calls
+ *     marked "tools/tests" block (on one stream, or as cudaMemcpy/cudaFree do).
+ */
+#ifndef TCPX_GPU_H
+#define TCPX_GPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tcpx_p2p.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1 when this build has CUDA support (gpu_cuda.c), 0 otherwise. */
+int tcpx_gpu_built(void);
+
+/* Number of usable CUDA devices (> 0 on success). TCPX_ERR_UNSUPPORTED with
+ * a sentence when the build has no CUDA, there is no (or too old a) driver,
+ * or no device is visible. */
+tcpx_status tcpx_gpu_device_count(int *n);
+
+/* Driver and runtime versions as CUDA encodes them (1000*major + 10*minor);
+ * driver is 0 when no driver is installed. For tcpx-info. */
+tcpx_status tcpx_gpu_versions(int *driver, int *runtime);
+
+/* One line about a device for tcpx-info, e.g.
+ * "NVIDIA H100 80GB HBM3, sm_90, 132 SMs, 79.1 GiB, PCI 0000:04:00.0". */
+tcpx_status tcpx_gpu_describe(int device, char *buf, size_t cap);
+
+/* ----------------------------------------------------------------- device */
+
+typedef struct tcpx_gpu tcpx_gpu;   /* one CUDA device in use by a session */
+
+/* Open device `device` (initialises its primary context).
+ * Errors: TCPX_ERR_UNSUPPORTED (as tcpx_gpu_device_count), TCPX_ERR_INVALID
+ * (no such device), TCPX_ERR_CUDA, TCPX_ERR_NOMEM. */
+tcpx_status tcpx_gpu_open(int device, tcpx_gpu **out);
+void tcpx_gpu_close(tcpx_gpu *g);      /* NULL is ignored */
+int tcpx_gpu_device(const tcpx_gpu *g);
+
+/* Check that [ptr, ptr+size) is CUDA device (or managed) memory of g's device
+ * and lies inside one allocation (size 0 checks ptr alone).
+ * Errors: TCPX_ERR_INVALID "not CUDA device memory" (host, pinned host or
+ * unknown pointer), TCPX_ERR_INVALID naming both devices (memory of another
+ * device), TCPX_ERR_INVALID (range runs past the end of the allocation),
+ * TCPX_ERR_CUDA. */
+tcpx_status tcpx_gpu_check_ptr(tcpx_gpu *g, const void *ptr, size_t size);
+
+/* Pinned (page-locked) host memory, usable from every device
+ * (cudaHostAllocPortable). Allocate at setup time: pinning is slow. */
+tcpx_status tcpx_gpu_host_alloc(tcpx_gpu *g, size_t size, void **ptr);
+void tcpx_gpu_host_free(tcpx_gpu *g, void *ptr);   /* NULL is ignored */
+
+/* ---------------------------------------------------------------- streams */
+
+typedef struct tcpx_gpu_stream tcpx_gpu_stream;
+
+/* A stream that does not synchronise with the legacy default stream
+ * (cudaStreamNonBlocking). */
+tcpx_status tcpx_gpu_stream_create(tcpx_gpu *g, tcpx_gpu_stream **out);
+/* Destroy; work already queued still completes. NULL is ignored. */
+void tcpx_gpu_stream_destroy(tcpx_gpu_stream *s);
+int tcpx_gpu_stream_device(const tcpx_gpu_stream *s);
+/* The cudaStream_t, as void *, for kernels launched from src/gpu/. */
+void *tcpx_gpu_stream_native(const tcpx_gpu_stream *s);
+/* Block until this stream's work is done (this stream only). Tools/tests. */
+tcpx_status tcpx_gpu_stream_sync(tcpx_gpu_stream *s);
+
+/* ----------------------------------------------------------------- events */
+
+typedef struct tcpx_gpu_event tcpx_gpu_event;
+
+tcpx_status tcpx_gpu_event_create(tcpx_gpu *g, tcpx_gpu_event **out);   /* cudaEventDisableTiming */
+void tcpx_gpu_event_destroy(tcpx_gpu_event *e);                          /* NULL is ignored */
+/* Record the event after the work queued so far on s (same device). */
+tcpx_status tcpx_gpu_event_record(tcpx_gpu_event *e, tcpx_gpu_stream *s);
+/* TCPX_OK when the recorded work is done (or nothing was recorded),
+ * TCPX_IN_PROGRESS while it runs, TCPX_ERR_CUDA when it failed. */
+tcpx_status tcpx_gpu_event_query(tcpx_gpu_event *e);
+
+/* ------------------------------------------------------------------ copies */
+
+/* Queue a copy of n bytes on s; either side may be host (pinned for a truly
+ * asynchronous copy) or device memory (cudaMemcpyDefault). n == 0 is a no-op. */
+tcpx_status tcpx_gpu_memcpy_async(tcpx_gpu_stream *s, void *dst, const void *src, size_t n);
+
+/* Synchronous copy (cudaMemcpy, cudaMemcpyDefault). Tools/tests. */
+tcpx_status tcpx_gpu_memcpy(tcpx_gpu *g, void *dst, const void *src, size_t n);
+
+/* Device memory of g's device. Tools/tests: cudaFree synchronises the device. */
+tcpx_status tcpx_gpu_malloc(tcpx_gpu *g, size_t size, void **ptr);
+void tcpx_gpu_free(tcpx_gpu *g, void *ptr);   /* NULL is ignored */
+/* Set n bytes of device memory to `byte`; returns when done. Tools/tests. */
+tcpx_status tcpx_gpu_memset(tcpx_gpu *g, void *ptr, int byte, size_t n);
+/* Queue the same on s. */
+tcpx_status tcpx_gpu_memset_async(tcpx_gpu_stream *s, void *ptr, int byte, size_t n);
+
+/* -------------------------------------------------------- test-data kernels
+ *
+ * Reproducible test data: byte j of a buffer filled with seed S is byte
+ * (j % 8) (little-endian) of tcpx_random_word(tcpx_random_key(S), j / 8).
+ * The sequence depends on the offset inside the buffer only, never on its
+ * address, so host and device, aligned or not, produce identical bytes. */
+
+#ifdef __CUDACC__
+#define TCPX_HOST_DEVICE __host__ __device__
+#else
+#define TCPX_HOST_DEVICE
+#endif
+
+static inline TCPX_HOST_DEVICE uint64_t tcpx_random_mix(uint64_t z)
+{
+    /* splitmix64's finaliser (Stafford variant 13). */
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Key of a seed: nearby seeds give unrelated sequences. */
+static inline TCPX_HOST_DEVICE uint64_t tcpx_random_key(uint64_t seed)
+{
+    return tcpx_random_mix(seed ^ 0x6A09E667F3BCC909ull);
+}
+
+/* Word i of the sequence of `key`: the (i+1)-th splitmix64 output. */
+static inline TCPX_HOST_DEVICE uint64_t tcpx_random_word(uint64_t key, uint64_t i)
+{
+    return tcpx_random_mix(key + (i + 1) * 0x9E3779B97F4A7C15ull);
+}
+
+/* Queue: fill [dst, dst+n) of device memory (any alignment, any n) with the
+ * sequence of `seed`. n == 0 is a no-op. */
+tcpx_status tcpx_gpu_fill_random(tcpx_gpu_stream *s, void *dst, size_t n, uint64_t seed);
+
+/* Compare [src, src+n) of device memory with the sequence of `seed`: waits
+ * for the work queued on s, then for the comparison (this stream only), and
+ * stores the index of the first differing byte in *first_bad, or UINT64_MAX
+ * when all n bytes match. Tools/tests: the first call on a stream allocates
+ * its result slot (device + pinned word), freed by tcpx_gpu_stream_destroy. */
+tcpx_status tcpx_gpu_compare_random(tcpx_gpu_stream *s, const void *src, size_t n,
+                                    uint64_t seed, uint64_t *first_bad);
+
+/* Host versions (fill_host.c; always built, no CUDA needed). */
+void tcpx_fill_random_host(void *dst, size_t n, uint64_t seed);
+/* Index of the first byte of [src, src+n) that differs, or UINT64_MAX. */
+uint64_t tcpx_compare_random_host(const void *src, size_t n, uint64_t seed);
+
+/* ------------------------------------------------ internal to src/gpu only */
+
+/* Make `device` current on this thread, keeping the previous one in *prev. */
+tcpx_status tcpx_gpu__enter(int device, int *prev);
+/* Restore the device saved by tcpx_gpu__enter. */
+void tcpx_gpu__leave(int prev);
+/* Record a failed CUDA call (err is a cudaError_t) and return TCPX_ERR_CUDA. */
+tcpx_status tcpx_gpu__fail(const char *call, int err);
+/* Queue the comparison kernel (kernels.cu): atomicMin of the index of every
+ * differing byte into the device word d_first_bad. Device must be current. */
+tcpx_status tcpx_gpu__launch_compare(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t seed,
+                                     void *d_first_bad);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TCPX_GPU_H */

@@ -1,0 +1,198 @@
+/* fuzz_msg.c - fuzz harness for tcpx_msg_decode().
+ *
+ * Built with libFuzzer (fuzz_msg) when the compiler is clang, and always
+ * linked to replay.c (fuzz_replay_msg, a ctest).
+ *
+ * Invariant: reject with TCPX_ERR_PROTOCOL and a message, or accept a message
+ * whose fields obey proto.h, whose payload lies inside the input, and which
+ * re-encodes to the same length and decodes identically; the re-encoding is
+ * byte-identical except for bytes after the NUL of a HELLO name. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap);
+size_t fuzz_fixup(uint8_t *buf, size_t len, size_t cap, unsigned how);
+int fuzz_last_accepted; /* 1 when the last input decoded */
+/* Fields {offset, width} for replay.c's structure-aware mutations: the
+ * common header, then the op fields of the various ops. */
+const unsigned char fuzz_fields[][2] = {{0, 1}, {1, 1}, {2, 2}, {4, 4}, {8, 1}, {9, 2}, {8, 8}, {16, 8},
+                                        {24, 8}, {24, 4}, {28, 2}, {16, 2}, {27, 1}, {90, 1}};
+const size_t fuzz_nfields = sizeof fuzz_fields / sizeof fuzz_fields[0];
+const char fuzz_target_name[] = "msg";
+const size_t fuzz_max_input = TCPX_CTRL_MSG_MAX;
+
+#define HELLO_NAME_OFF (TCPX_PROTO_HDR_COMMON + 1 + 2 + 8 + 8)
+
+#define FUZZ_ASSERT(c, ...)                                          \
+    do {                                                             \
+        if (!(c)) {                                                  \
+            fprintf(stderr, "fuzz_msg: invariant failed: " #c " -- "); \
+            fprintf(stderr, __VA_ARGS__);                            \
+            fprintf(stderr, "\n");                                   \
+            abort();                                                 \
+        }                                                            \
+    } while (0)
+
+static int same(const tcpx_msg *a, const tcpx_msg *b)
+{
+    if (a->op != b->op || a->payload_len != b->payload_len) return 0;
+    if (a->payload_len && memcmp(a->payload, b->payload, a->payload_len)) return 0;
+    switch (a->op) {
+    case TCPX_OP_HELLO:
+        return a->u.hello.role == b->u.hello.role && a->u.hello.channels == b->u.hello.channels &&
+               a->u.hello.token == b->u.hello.token && a->u.hello.nonce == b->u.hello.nonce &&
+               !strcmp(a->u.hello.name, b->u.hello.name);
+    case TCPX_OP_DHELLO:
+        return a->u.dhello.token == b->u.dhello.token && a->u.dhello.nonce == b->u.dhello.nonce &&
+               a->u.dhello.channel == b->u.dhello.channel;
+    case TCPX_OP_RTS:
+        return a->u.rts.send_id == b->u.rts.send_id && a->u.rts.tag == b->u.rts.tag && a->u.rts.size == b->u.rts.size;
+    case TCPX_OP_CTS: return a->u.cts.send_id == b->u.cts.send_id && a->u.cts.recv_id == b->u.cts.recv_id;
+    case TCPX_OP_DATA:
+        return a->u.data.recv_id == b->u.data.recv_id && a->u.data.size == b->u.data.size &&
+               a->u.data.chunk == b->u.data.chunk && a->u.data.first_channel == b->u.data.first_channel;
+    case TCPX_OP_ACK: return a->u.ack.id == b->u.ack.id;
+    case TCPX_OP_NACK: return a->u.nack.id == b->u.nack.id && a->u.nack.status == b->u.nack.status;
+    case TCPX_OP_CANCEL: return a->u.cancel.send_id == b->u.cancel.send_id;
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint8_t enc[TCPX_CTRL_MSG_MAX * 4 + 256];
+    tcpx_msg m, again;
+    tcpx_status st = tcpx_msg_decode(size ? data : (const uint8_t *)"", size, &m);
+    if (st != TCPX_OK) {
+        fuzz_last_accepted = 0;
+        FUZZ_ASSERT(st == TCPX_ERR_PROTOCOL, "status %d for %zu bytes", (int)st, size);
+        FUZZ_ASSERT(tcpx_last_error()[0] != '\0', "no error text");
+        return 0;
+    }
+    FUZZ_ASSERT(m.op >= TCPX_OP_HELLO && m.op < TCPX_OP_MAX_, "op %u", m.op);
+    size_t hs = size - m.payload_len;
+    FUZZ_ASSERT(m.payload_len <= size && hs >= TCPX_PROTO_HDR_COMMON, "payload %u of %zu", m.payload_len, size);
+    FUZZ_ASSERT(hs == (size_t)(data[2] | data[3] << 8), "header size field");
+    if (m.payload_len) FUZZ_ASSERT(m.payload == data + hs, "payload pointer not at the header's end");
+    else FUZZ_ASSERT(m.payload == NULL, "payload pointer without payload");
+    switch (m.op) {
+    case TCPX_OP_HELLO:
+        FUZZ_ASSERT(m.u.hello.role == TCPX_HELLO_INITIATE || m.u.hello.role == TCPX_HELLO_REPLY, "role");
+        FUZZ_ASSERT(m.u.hello.channels >= 1 && m.u.hello.channels <= TCPX_MAX_CHANNELS, "channels");
+        FUZZ_ASSERT(memchr(m.u.hello.name, 0, TCPX_NAME_MAX) && m.u.hello.name[0], "name");
+        break;
+    case TCPX_OP_DHELLO: FUZZ_ASSERT(m.payload_len == 0, "DHELLO payload"); break;
+    case TCPX_OP_RTS: FUZZ_ASSERT(!m.payload_len || m.payload_len == m.u.rts.size, "RTS inline size"); break;
+    case TCPX_OP_DATA: FUZZ_ASSERT(m.u.data.chunk != 0, "DATA chunk 0"); break;
+    case TCPX_OP_NACK: FUZZ_ASSERT(m.u.nack.status < 0, "NACK status"); break;
+    }
+    FUZZ_ASSERT(tcpx_msg_encode(&m, enc, size - 1) == 0, "encode into %zu bytes succeeded", size - 1);
+    size_t len = tcpx_msg_encode(&m, enc, size);
+    FUZZ_ASSERT(len == size, "re-encoded %zu bytes of %zu", len, size);
+    st = tcpx_msg_decode(enc, len, &again);
+    FUZZ_ASSERT(st == TCPX_OK && same(&m, &again), "re-encoded message decodes differently (status %d)", (int)st);
+    if (m.op == TCPX_OP_HELLO) {
+        FUZZ_ASSERT(memcmp(enc, data, HELLO_NAME_OFF) == 0 &&
+                        memcmp(enc + HELLO_NAME_OFF + TCPX_NAME_MAX, data + HELLO_NAME_OFF + TCPX_NAME_MAX,
+                               size - HELLO_NAME_OFF - TCPX_NAME_MAX) == 0,
+                    "HELLO re-encoding changed bytes outside the name");
+    } else {
+        FUZZ_ASSERT(memcmp(enc, data, size) == 0, "re-encoding is not byte-identical");
+    }
+    fuzz_last_accepted = 1;
+    return 0;
+}
+
+static uint64_t sm(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
+{
+    static uint8_t payload[TCPX_CTRL_MSG_MAX];
+    uint64_t s = seed;
+    tcpx_msg m;
+    memset(&m, 0, sizeof m);
+    m.op = (uint8_t)(TCPX_OP_HELLO + sm(&s) % (TCPX_OP_MAX_ - TCPX_OP_HELLO));
+    switch (m.op) {
+    case TCPX_OP_HELLO: {
+        m.u.hello.role = (sm(&s) & 1) ? TCPX_HELLO_INITIATE : TCPX_HELLO_REPLY;
+        m.u.hello.channels = (uint16_t)(1 + sm(&s) % TCPX_MAX_CHANNELS);
+        m.u.hello.token = sm(&s);
+        m.u.hello.nonce = sm(&s);
+        size_t n = 1 + sm(&s) % (TCPX_NAME_MAX - 1);
+        for (size_t i = 0; i < n; i++) m.u.hello.name[i] = (char)('!' + sm(&s) % 94);
+        m.payload_len = (uint32_t)(sm(&s) % 600);
+        break;
+    }
+    case TCPX_OP_DHELLO:
+        m.u.dhello.token = sm(&s);
+        m.u.dhello.nonce = sm(&s);
+        m.u.dhello.channel = (uint16_t)sm(&s);
+        break;
+    case TCPX_OP_RTS:
+        m.u.rts.send_id = sm(&s);
+        m.u.rts.tag = sm(&s);
+        m.u.rts.size = sm(&s);
+        if (sm(&s) & 1) m.u.rts.size = m.payload_len = (uint32_t)(1 + sm(&s) % 512);
+        break;
+    case TCPX_OP_CTS:
+        m.u.cts.send_id = sm(&s);
+        m.u.cts.recv_id = sm(&s);
+        break;
+    case TCPX_OP_DATA:
+        m.u.data.recv_id = sm(&s);
+        m.u.data.size = sm(&s);
+        m.u.data.chunk = (uint32_t)sm(&s) | 1;
+        m.u.data.first_channel = (uint16_t)sm(&s);
+        break;
+    case TCPX_OP_ACK: m.u.ack.id = sm(&s); break;
+    case TCPX_OP_NACK:
+        m.u.nack.id = sm(&s);
+        m.u.nack.status = -(int32_t)(1 + sm(&s) % 11);
+        m.payload_len = (uint32_t)(sm(&s) % 100);
+        break;
+    case TCPX_OP_CANCEL: m.u.cancel.send_id = sm(&s); break;
+    }
+    for (uint32_t i = 0; i < m.payload_len; i++) payload[i] = (uint8_t)sm(&s);
+    m.payload = m.payload_len ? payload : NULL;
+    return tcpx_msg_encode(&m, buf, cap);
+}
+
+/* Make the framing consistent so that a mutated message gets past it to the
+ * field checks: how & 1 resizes the message to header size + payload length
+ * (when that fits cap), otherwise the payload length field is set to what
+ * follows the header. Returns the new length. */
+size_t fuzz_fixup(uint8_t *buf, size_t len, size_t cap, unsigned how)
+{
+    if (len < TCPX_PROTO_HDR_COMMON) return len;
+    size_t hs = buf[2] | (size_t)buf[3] << 8;
+    size_t pl = buf[4] | (size_t)buf[5] << 8 | (size_t)buf[6] << 16 | (size_t)buf[7] << 24;
+    if ((how & 1) && hs + pl <= cap) {
+        for (size_t i = len; i < hs + pl; i++) buf[i] = (uint8_t)(0x5A ^ i);
+        return hs + pl;
+    }
+    if (hs > len) return len;
+    pl = len - hs;
+    for (int i = 0; i < 4; i++) buf[4 + i] = (uint8_t)(pl >> (8 * i));
+    return len;
+}
+
+#ifdef TCPX_LIBFUZZER
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+    size = LLVMFuzzerMutate(data, size, max_size);
+    return (seed & 1) ? fuzz_fixup(data, size, max_size, seed >> 1) : size;
+}
+#endif

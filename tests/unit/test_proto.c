@@ -1,0 +1,474 @@
+/* test_proto.c - control-message codec (src/core/proto.c).
+ *
+ * Every op round trips with random field values (and random payloads where
+ * the op carries one); every truncation and extension is rejected; every
+ * malformed field named in proto.h is rejected with TCPX_ERR_PROTOCOL and a
+ * tcpx_last_error() sentence; encoding into too small a buffer returns 0.
+ * Decoders get heap copies of exactly the length they are told (ASan).
+ *
+ * Seed: TCPX_TEST_SEED=<n> reproduces a run; the seed is printed first. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/blob.h"
+#include "core/proto.h"
+#include "util/bytes.h"
+#include "util/error.h"
+
+static int g_failures;
+static uint64_t g_seed;
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            if (g_failures++ < 50) {                                          \
+                fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);          \
+                fprintf(stderr, __VA_ARGS__);                                 \
+                fprintf(stderr, " (seed=%" PRIu64 ")\n", g_seed);             \
+            }                                                                 \
+        }                                                                     \
+    } while (0)
+
+/* Decode buf[0..len) from an exact heap copy; expect TCPX_ERR_PROTOCOL. */
+static void expect_reject(const uint8_t *buf, size_t len, const char *what, long arg)
+{
+    uint8_t *c = malloc(len ? len : 1);
+    if (len) memcpy(c, buf, len);
+    tcpx_msg m;
+    tcpx_clear_error();
+    tcpx_status st = tcpx_msg_decode(c, len, &m);
+    CHECK(st == TCPX_ERR_PROTOCOL, "%s (%ld): decode -> %s, expected TCPX_ERR_PROTOCOL", what, arg,
+          tcpx_strerror(st));
+    if (st == TCPX_ERR_PROTOCOL) CHECK(tcpx_last_error()[0] != '\0', "%s (%ld): empty last_error", what, arg);
+    free(c);
+}
+
+/* ------------------------------------------------------------- randomness */
+
+static uint64_t g_rng;
+
+static uint64_t rnd(void)
+{
+    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rnd_nonzero(void)
+{
+    uint64_t v;
+    while ((v = rnd()) == 0) {}
+    return v;
+}
+
+static uint64_t rnd_below(uint64_t n) { return rnd() % n; }
+
+static void rnd_fill(void *p, size_t n)
+{
+    uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) b[i] = (uint8_t)rnd();
+    if (n) b[rnd_below(n)] |= (uint8_t)(1u << rnd_below(8));
+}
+
+/* ------------------------------------------------------------- messages */
+
+static uint8_t g_payload[TCPX_CTRL_MSG_MAX];
+
+/* A random valid message of `op`. Payload points into g_payload. */
+static void random_msg(tcpx_msg *m, uint8_t op)
+{
+    memset(m, 0, sizeof *m);
+    m->op = op;
+    switch (op) {
+    case TCPX_OP_HELLO: {
+        m->u.hello.role = rnd_below(2) ? TCPX_HELLO_INITIATE : TCPX_HELLO_REPLY;
+        m->u.hello.channels = (uint16_t)(1 + rnd_below(TCPX_MAX_CHANNELS));
+        m->u.hello.token = rnd_nonzero();
+        m->u.hello.nonce = rnd_nonzero();
+        size_t n = 1 + rnd_below(TCPX_NAME_MAX - 1); /* 1..63 */
+        for (size_t i = 0; i < n; i++) m->u.hello.name[i] = (char)(0x21 + rnd_below(0x5E)); /* printable, no NUL */
+        m->u.hello.name[n] = '\0';
+        m->payload_len = (uint32_t)rnd_below(9000); /* a conninfo blob is up to 8376 bytes */
+        break;
+    }
+    case TCPX_OP_DHELLO:
+        m->u.dhello.token = rnd_nonzero();
+        m->u.dhello.nonce = rnd_nonzero();
+        m->u.dhello.channel = (uint16_t)rnd();
+        break;
+    case TCPX_OP_RTS:
+        m->u.rts.send_id = rnd_nonzero();
+        m->u.rts.tag = rnd();
+        if (rnd_below(2)) { /* inline */
+            m->payload_len = (uint32_t)(1 + rnd_below(TCPX_INLINE_MAX));
+            m->u.rts.size = m->payload_len;
+        } else {
+            m->u.rts.size = rnd_below(4) ? rnd() : rnd_below(2); /* 0, 1 or anything */
+        }
+        break;
+    case TCPX_OP_CTS:
+        m->u.cts.send_id = rnd_nonzero();
+        m->u.cts.recv_id = rnd_nonzero();
+        break;
+    case TCPX_OP_DATA:
+        m->u.data.recv_id = rnd_nonzero();
+        m->u.data.size = rnd();
+        m->u.data.chunk = (uint32_t)(1 + rnd_below(UINT32_MAX));
+        m->u.data.first_channel = (uint16_t)rnd();
+        break;
+    case TCPX_OP_ACK: m->u.ack.id = rnd(); break;
+    case TCPX_OP_NACK:
+        m->u.nack.id = rnd();
+        m->u.nack.status = rnd_below(2) ? -(int32_t)(1 + rnd_below(11)) : (int32_t)(0x80000000u | (uint32_t)rnd());
+        m->payload_len = (uint32_t)rnd_below(300);
+        break;
+    case TCPX_OP_CANCEL: m->u.cancel.send_id = rnd(); break;
+    }
+    if (m->payload_len) {
+        rnd_fill(g_payload, m->payload_len);
+        m->payload = g_payload;
+    }
+}
+
+static size_t expected_hdr(uint8_t op)
+{
+    switch (op) {
+    case TCPX_OP_HELLO: return 8 + 1 + 2 + 8 + 8 + TCPX_NAME_MAX;
+    case TCPX_OP_DHELLO: return 8 + 18;
+    case TCPX_OP_RTS: return 8 + 24;
+    case TCPX_OP_CTS: return 8 + 16;
+    case TCPX_OP_DATA: return 8 + 22;
+    case TCPX_OP_ACK: return 8 + 8;
+    case TCPX_OP_NACK: return 8 + 12;
+    case TCPX_OP_CANCEL: return 8 + 8;
+    }
+    return 0;
+}
+
+static int msg_equal(const tcpx_msg *a, const tcpx_msg *b)
+{
+    if (a->op != b->op || a->payload_len != b->payload_len) return 0;
+    if (a->payload_len && memcmp(a->payload, b->payload, a->payload_len) != 0) return 0;
+    switch (a->op) {
+    case TCPX_OP_HELLO:
+        return a->u.hello.role == b->u.hello.role && a->u.hello.channels == b->u.hello.channels &&
+               a->u.hello.token == b->u.hello.token && a->u.hello.nonce == b->u.hello.nonce &&
+               strcmp(a->u.hello.name, b->u.hello.name) == 0;
+    case TCPX_OP_DHELLO:
+        return a->u.dhello.token == b->u.dhello.token && a->u.dhello.nonce == b->u.dhello.nonce &&
+               a->u.dhello.channel == b->u.dhello.channel;
+    case TCPX_OP_RTS:
+        return a->u.rts.send_id == b->u.rts.send_id && a->u.rts.tag == b->u.rts.tag && a->u.rts.size == b->u.rts.size;
+    case TCPX_OP_CTS: return a->u.cts.send_id == b->u.cts.send_id && a->u.cts.recv_id == b->u.cts.recv_id;
+    case TCPX_OP_DATA:
+        return a->u.data.recv_id == b->u.data.recv_id && a->u.data.size == b->u.data.size &&
+               a->u.data.chunk == b->u.data.chunk && a->u.data.first_channel == b->u.data.first_channel;
+    case TCPX_OP_ACK: return a->u.ack.id == b->u.ack.id;
+    case TCPX_OP_NACK: return a->u.nack.id == b->u.nack.id && a->u.nack.status == b->u.nack.status;
+    case TCPX_OP_CANCEL: return a->u.cancel.send_id == b->u.cancel.send_id;
+    }
+    return 0;
+}
+
+static uint8_t g_buf[TCPX_CTRL_MSG_MAX + 64];
+
+/* Encode m into g_buf; returns length (checks layout of the common header). */
+static size_t encode_checked(const tcpx_msg *m)
+{
+    memset(g_buf, 0xA5, sizeof g_buf);
+    size_t len = tcpx_msg_encode(m, g_buf, sizeof g_buf);
+    size_t hs = expected_hdr(m->op);
+    CHECK(len == hs + m->payload_len, "%s: encoded %zu bytes, expected %zu + %u", tcpx_op_name(m->op), len, hs,
+          m->payload_len);
+    if (!len) return 0;
+    for (size_t i = len; i < sizeof g_buf; i++)
+        if (g_buf[i] != 0xA5) {
+            CHECK(0, "%s: encode wrote past its length at %zu", tcpx_op_name(m->op), i);
+            break;
+        }
+    CHECK(len <= TCPX_CTRL_MSG_MAX, "%s: %zu bytes exceeds TCPX_CTRL_MSG_MAX", tcpx_op_name(m->op), len);
+    CHECK(g_buf[0] == TCPX_PROTO_VERSION && g_buf[1] == m->op, "version/op bytes %u %u", g_buf[0], g_buf[1]);
+    CHECK((size_t)(g_buf[2] | g_buf[3] << 8) == hs, "hdr_size field %u", g_buf[2] | g_buf[3] << 8);
+    uint32_t pl = g_buf[4] | g_buf[5] << 8 | g_buf[6] << 16 | (uint32_t)g_buf[7] << 24;
+    CHECK(pl == m->payload_len, "payload_len field %u", pl);
+    if (m->payload_len) CHECK(memcmp(g_buf + hs, m->payload, m->payload_len) == 0, "payload bytes follow header");
+    return len;
+}
+
+static void test_roundtrip(uint8_t op, int sweep)
+{
+    tcpx_msg in, out;
+    random_msg(&in, op);
+    size_t len = encode_checked(&in);
+    if (!len) return;
+
+    uint8_t *exact = malloc(len);
+    memcpy(exact, g_buf, len);
+    memset(&out, 0x5A, sizeof out);
+    tcpx_status st = tcpx_msg_decode(exact, len, &out);
+    CHECK(st == TCPX_OK, "%s: decode -> %s: %s", tcpx_op_name(op), tcpx_strerror(st), tcpx_last_error());
+    CHECK(msg_equal(&in, &out), "%s: round trip differs", tcpx_op_name(op));
+    if (st == TCPX_OK) {
+        if (in.payload_len) CHECK(out.payload == exact + expected_hdr(op), "%s: payload pointer", tcpx_op_name(op));
+        else CHECK(out.payload == NULL, "%s: payload pointer without payload", tcpx_op_name(op));
+    }
+
+    /* Too small a buffer: 0, and never a partial claim. */
+    uint8_t *small = malloc(len);
+    CHECK(tcpx_msg_encode(&in, small, len) == len, "%s: encode into exact cap", tcpx_op_name(op));
+    CHECK(tcpx_msg_encode(&in, small, len - 1) == 0, "%s: encode into len-1 returned non-zero", tcpx_op_name(op));
+    CHECK(tcpx_msg_encode(&in, small, 0) == 0, "%s: encode into 0", tcpx_op_name(op));
+    CHECK(tcpx_msg_encode(&in, small, 7) == 0, "%s: encode into 7", tcpx_op_name(op));
+    free(small);
+
+    if (sweep) {
+        for (size_t t = 0; t < len; t++) expect_reject(exact, t, tcpx_op_name(op), (long)t);
+        for (size_t extra = 1; extra <= 4; extra++) {
+            uint8_t *c = malloc(len + extra);
+            memcpy(c, exact, len);
+            rnd_fill(c + len, extra);
+            expect_reject(c, len + extra, "extended", (long)extra);
+            free(c);
+        }
+        /* Every single-bit flip in the common header is caught (version,
+         * op -> another op has another header size, hdr_size, payload_len). */
+        uint8_t *c = malloc(len);
+        memcpy(c, exact, len);
+        for (size_t i = 0; i < TCPX_PROTO_HDR_COMMON; i++)
+            for (int b = 0; b < 8; b++) {
+                c[i] ^= (uint8_t)(1u << b);
+                expect_reject(c, len, "common header bit flip", (long)(i * 8 + b));
+                c[i] ^= (uint8_t)(1u << b);
+            }
+        /* Flips in the op fields: either rejected or decoded consistently. */
+        for (size_t i = TCPX_PROTO_HDR_COMMON; i < len && i < 200; i++) {
+            c[i] ^= (uint8_t)(1u << rnd_below(8));
+            tcpx_msg m;
+            if (tcpx_msg_decode(c, len, &m) == TCPX_OK)
+                CHECK(m.op == op && m.payload_len == in.payload_len, "%s: flip at %zu changed op/length",
+                      tcpx_op_name(op), i);
+            memcpy(c, exact, len);
+        }
+        free(c);
+    }
+    free(exact);
+}
+
+/* Encode a valid message of op, let `mutate` edit the bytes, expect rejection. */
+static void set_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void test_header_errors(uint8_t op)
+{
+    tcpx_msg m;
+    random_msg(&m, op);
+    size_t len = tcpx_msg_encode(&m, g_buf, sizeof g_buf);
+    CHECK(len > 0, "encode %s", tcpx_op_name(op));
+    if (!len) return;
+    static uint8_t c[TCPX_CTRL_MSG_MAX + 64];
+    size_t hs = expected_hdr(op);
+
+    const uint8_t versions[] = {0, TCPX_PROTO_VERSION + 1, 0x81, 255};
+    for (size_t i = 0; i < sizeof versions; i++) {
+        memcpy(c, g_buf, len);
+        c[0] = versions[i];
+        expect_reject(c, len, "wrong version", versions[i]);
+    }
+    const uint8_t ops[] = {0, TCPX_OP_MAX_, 10, 100, 255};
+    for (size_t i = 0; i < sizeof ops; i++) {
+        memcpy(c, g_buf, len);
+        c[1] = ops[i];
+        expect_reject(c, len, "unknown op", ops[i]);
+    }
+    /* Header size off by one either way, message length kept consistent. */
+    memcpy(c, g_buf, len);
+    set_le(c + 2, hs + 1, 2);
+    memmove(c + hs + 1, g_buf + hs, len - hs);
+    c[hs] = 0;
+    expect_reject(c, len + 1, "hdr_size + 1", op);
+    memcpy(c, g_buf, len);
+    set_le(c + 2, hs - 1, 2);
+    memmove(c + hs - 1, g_buf + hs, len - hs);
+    expect_reject(c, len - 1, "hdr_size - 1", op);
+    memcpy(c, g_buf, len);
+    set_le(c + 2, 0, 2);
+    expect_reject(c, len, "hdr_size 0", op);
+    set_le(c + 2, 0xFFFF, 2);
+    expect_reject(c, len, "hdr_size 0xFFFF", op);
+    /* Payload length inconsistent with the message length. */
+    const int64_t deltas[] = {1, -1, 4096, 0x7FFFFFFF};
+    for (size_t i = 0; i < 4; i++) {
+        int64_t pl = (int64_t)m.payload_len + deltas[i];
+        if (pl < 0) continue;
+        memcpy(c, g_buf, len);
+        set_le(c + 4, (uint64_t)pl, 4);
+        expect_reject(c, len, "payload_len inconsistent", (long)deltas[i]);
+    }
+    memcpy(c, g_buf, len);
+    set_le(c + 4, 0xFFFFFFFFu, 4);
+    expect_reject(c, len, "payload_len 0xFFFFFFFF", op);
+}
+
+static void test_field_errors(void)
+{
+    tcpx_msg m;
+    size_t len;
+
+#define REJECT(...)                                               \
+    do {                                                          \
+        len = tcpx_msg_encode(&m, g_buf, sizeof g_buf);           \
+        CHECK(len > 0, "encode for a rejection case failed");     \
+        if (len) expect_reject(g_buf, len, __VA_ARGS__);          \
+    } while (0)
+#define ACCEPT(what)                                                                              \
+    do {                                                                                          \
+        tcpx_msg o_;                                                                              \
+        len = tcpx_msg_encode(&m, g_buf, sizeof g_buf);                                           \
+        tcpx_status st_ = tcpx_msg_decode(g_buf, len, &o_);                                       \
+        CHECK(len && st_ == TCPX_OK && msg_equal(&m, &o_), "%s rejected: %s", what, tcpx_last_error()); \
+    } while (0)
+
+    /* RTS: an inline payload must be exactly the message size. */
+    random_msg(&m, TCPX_OP_RTS);
+    m.payload = g_payload;
+    rnd_fill(g_payload, 64);
+    m.payload_len = 50;
+    m.u.rts.size = 100;
+    REJECT("RTS inline payload 50 for size 100", 0);
+    m.u.rts.size = 49;
+    REJECT("RTS inline payload 50 for size 49", 0);
+    m.u.rts.size = 0;
+    REJECT("RTS inline payload 50 for size 0", 0);
+    m.u.rts.size = 50 + (1ull << 32);
+    REJECT("RTS inline payload 50 for size 2^32+50", 0);
+    m.u.rts.size = 50;
+    ACCEPT("RTS inline payload 50 for size 50");
+    m.payload_len = 0;
+    m.payload = NULL;
+    m.u.rts.size = 1ull << 40;
+    ACCEPT("RTS without payload");
+
+    /* DATA: chunk 0. */
+    random_msg(&m, TCPX_OP_DATA);
+    m.u.data.chunk = 0;
+    REJECT("DATA chunk 0", 0);
+    m.u.data.chunk = 1;
+    ACCEPT("DATA chunk 1");
+
+    /* NACK: status must be an error. */
+    const int32_t nonneg[] = {0, 1, 2, 0x7FFFFFFF};
+    random_msg(&m, TCPX_OP_NACK);
+    for (size_t i = 0; i < 4; i++) {
+        m.u.nack.status = nonneg[i];
+        REJECT("NACK status", (long)nonneg[i]);
+    }
+    m.u.nack.status = (int32_t)0x80000000u;
+    ACCEPT("NACK INT32_MIN");
+    m.u.nack.status = TCPX_ERR_PEER;
+    ACCEPT("NACK TCPX_ERR_PEER");
+
+    /* DHELLO carries no payload. */
+    random_msg(&m, TCPX_OP_DHELLO);
+    m.payload = g_payload;
+    m.payload_len = 1 + (uint32_t)rnd_below(100);
+    rnd_fill(g_payload, m.payload_len);
+    REJECT("DHELLO with payload", (long)m.payload_len);
+
+    /* HELLO: role, channels, name. */
+    const uint8_t roles[] = {0, 3, 0x81, 255};
+    random_msg(&m, TCPX_OP_HELLO);
+    for (size_t i = 0; i < sizeof roles; i++) {
+        m.u.hello.role = roles[i];
+        REJECT("HELLO role", roles[i]);
+    }
+    m.u.hello.role = TCPX_HELLO_REPLY;
+    const uint16_t chans[] = {0, TCPX_MAX_CHANNELS + 1, 0x100, 0xFFFF};
+    for (size_t i = 0; i < 4; i++) {
+        m.u.hello.channels = chans[i];
+        REJECT("HELLO channels", chans[i]);
+    }
+    m.u.hello.channels = 1;
+    ACCEPT("HELLO channels 1");
+    m.u.hello.channels = TCPX_MAX_CHANNELS;
+    ACCEPT("HELLO channels 64");
+    m.u.hello.name[0] = '\0';
+    REJECT("HELLO empty name", 0);
+    memset(m.u.hello.name, 'n', TCPX_NAME_MAX - 1);
+    m.u.hello.name[TCPX_NAME_MAX - 1] = '\0';
+    ACCEPT("HELLO 63-byte name");
+    /* Unterminated: the encoder always terminates, so forge the bytes. */
+    len = tcpx_msg_encode(&m, g_buf, sizeof g_buf);
+    size_t name_off = 8 + 1 + 2 + 8 + 8;
+    CHECK(memcmp(g_buf + name_off, m.u.hello.name, TCPX_NAME_MAX) == 0, "HELLO name offset");
+    g_buf[name_off + TCPX_NAME_MAX - 1] = 'n';
+    expect_reject(g_buf, len, "HELLO unterminated name", 0);
+#undef REJECT
+#undef ACCEPT
+}
+
+static void test_encode_invalid(void)
+{
+    tcpx_msg m;
+    random_msg(&m, TCPX_OP_ACK);
+    const uint8_t ops[] = {0, TCPX_OP_MAX_, 200};
+    for (size_t i = 0; i < sizeof ops; i++) {
+        m.op = ops[i];
+        CHECK(tcpx_msg_encode(&m, g_buf, sizeof g_buf) == 0, "encode of op %u returned non-zero", ops[i]);
+    }
+    /* Payload larger than the buffer. */
+    random_msg(&m, TCPX_OP_RTS);
+    m.payload = g_payload;
+    m.payload_len = TCPX_INLINE_MAX;
+    m.u.rts.size = TCPX_INLINE_MAX;
+    CHECK(tcpx_msg_encode(&m, g_buf, 32 + TCPX_INLINE_MAX - 1) == 0, "RTS payload does not fit");
+    CHECK(tcpx_msg_encode(&m, g_buf, 32 + TCPX_INLINE_MAX) == 32 + TCPX_INLINE_MAX, "RTS payload fits exactly");
+}
+
+static void test_op_names(void)
+{
+    const char *want[] = {"?", "HELLO", "DHELLO", "RTS", "CTS", "DATA", "ACK", "NACK", "CANCEL"};
+    for (unsigned op = 0; op < TCPX_OP_MAX_; op++)
+        CHECK(strcmp(tcpx_op_name((uint8_t)op), want[op]) == 0, "op name %u = %s", op, tcpx_op_name((uint8_t)op));
+    CHECK(strcmp(tcpx_op_name(TCPX_OP_MAX_), "?") == 0 && strcmp(tcpx_op_name(255), "?") == 0, "unknown op names");
+}
+
+int main(void)
+{
+    const char *s = getenv("TCPX_TEST_SEED");
+    g_seed = s ? strtoull(s, NULL, 0) : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
+    g_rng = g_seed;
+    printf("test_proto: seed=%" PRIu64 " (TCPX_TEST_SEED reproduces)\n", g_seed);
+
+    for (uint8_t op = TCPX_OP_HELLO; op < TCPX_OP_MAX_; op++) {
+        for (int i = 0; i < 300; i++) test_roundtrip(op, i < 3);
+        for (int i = 0; i < 3; i++) test_header_errors(op);
+    }
+    /* Largest messages the protocol sends must fit TCPX_CTRL_MSG_MAX. */
+    tcpx_msg m;
+    random_msg(&m, TCPX_OP_RTS);
+    m.payload = g_payload;
+    m.payload_len = TCPX_INLINE_MAX;
+    m.u.rts.size = TCPX_INLINE_MAX;
+    rnd_fill(g_payload, TCPX_INLINE_MAX);
+    CHECK(encode_checked(&m) == 32 + TCPX_INLINE_MAX, "largest inline RTS");
+    CHECK(expected_hdr(TCPX_OP_HELLO) + tcpx_conninfo_size(TCPX_MAX_CHANNELS) <= TCPX_CTRL_MSG_MAX,
+          "a HELLO with a 64-channel conninfo does not fit TCPX_CTRL_MSG_MAX");
+
+    test_field_errors();
+    test_encode_invalid();
+    test_op_names();
+
+    if (g_failures) {
+        printf("test_proto: %d check(s) FAILED (seed=%" PRIu64 ")\n", g_failures, g_seed);
+        return 1;
+    }
+    printf("test_proto: OK\n");
+    return 0;
+}
