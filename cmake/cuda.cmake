@@ -41,11 +41,17 @@ endif()
 
 set(TCPX_HAVE_CUDA OFF)
 if(NOT _tcpx_cuda_mode STREQUAL "OFF")
-  # Hint: the usual toolkit location when nvcc is not on PATH.
+  # Which nvcc: CMAKE_CUDA_COMPILER or $CUDACXX when given, else nvcc on
+  # PATH (check_language's own search), else $CUDA_HOME/bin, $CUDA_PATH/bin or
+  # /usr/local/cuda/bin, handed to check_language through $CUDACXX.
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
-    find_program(_tcpx_nvcc nvcc)
-    if(NOT _tcpx_nvcc AND EXISTS /usr/local/cuda/bin/nvcc)
-      set(ENV{CUDACXX} /usr/local/cuda/bin/nvcc)
+    find_program(_tcpx_nvcc nvcc PATHS ENV PATH NO_DEFAULT_PATH)
+    if(NOT _tcpx_nvcc)
+      find_program(_tcpx_nvcc nvcc PATHS "$ENV{CUDA_HOME}/bin" "$ENV{CUDA_PATH}/bin" /usr/local/cuda/bin
+                   NO_DEFAULT_PATH)
+      if(_tcpx_nvcc)
+        set(ENV{CUDACXX} "${_tcpx_nvcc}")
+      endif()
     endif()
     unset(_tcpx_nvcc CACHE)
   endif()
@@ -97,7 +103,18 @@ function(_tcpx_cuda_attach)
       if(o MATCHES "^\\$<")   # already a generator expression: leave to its author
         list(APPEND new_opts "${o}")
       else()
-        list(APPEND new_opts "$<$<COMPILE_LANGUAGE:C,CXX>:${o}>" "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${o}>")
+        list(APPEND new_opts "$<$<COMPILE_LANGUAGE:C,CXX>:${o}>")
+        # nvcc splits -Xcompiler values at commas: -fsanitize=address,undefined
+        # goes as -fsanitize=address and -fsanitize=undefined.
+        if(o MATCHES "^(-[^=]+=)(.*,.*)$")
+          set(prefix "${CMAKE_MATCH_1}")
+          string(REPLACE "," ";" items "${CMAKE_MATCH_2}")
+          foreach(i IN LISTS items)
+            list(APPEND new_opts "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${prefix}${i}>")
+          endforeach()
+        else()
+          list(APPEND new_opts "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${o}>")
+        endif()
         if(o STREQUAL "-Werror")
           # nvcc's own warnings (front end, ptxas) become errors too.
           list(APPEND new_opts "$<$<COMPILE_LANGUAGE:CUDA>:--Werror=all-warnings>")

@@ -12,7 +12,7 @@ static size_t op_hdr_size(uint8_t op)
     case TCPX_OP_HELLO: return TCPX_PROTO_HDR_COMMON + 1 + 2 + 8 + 8 + TCPX_NAME_MAX;
     case TCPX_OP_DHELLO: return TCPX_PROTO_HDR_COMMON + 8 + 8 + 2;
     case TCPX_OP_RTS: return TCPX_PROTO_HDR_COMMON + 24;
-    case TCPX_OP_CTS: return TCPX_PROTO_HDR_COMMON + 16;
+    case TCPX_OP_CTS: return TCPX_PROTO_HDR_COMMON + 20;
     case TCPX_OP_DATA: return TCPX_PROTO_HDR_COMMON + 8 + 8 + 4 + 2;
     case TCPX_OP_ACK: return TCPX_PROTO_HDR_COMMON + 8;
     case TCPX_OP_NACK: return TCPX_PROTO_HDR_COMMON + 8 + 4;
@@ -60,6 +60,7 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
     case TCPX_OP_CTS:
         tcpx_w_u64(&w, m->u.cts.send_id);
         tcpx_w_u64(&w, m->u.cts.recv_id);
+        tcpx_w_u32(&w, m->u.cts.max_chunk);
         break;
     case TCPX_OP_DATA:
         tcpx_w_u64(&w, m->u.data.recv_id);
@@ -128,6 +129,8 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
     case TCPX_OP_CTS:
         m->u.cts.send_id = tcpx_r_u64(&r);
         m->u.cts.recv_id = tcpx_r_u64(&r);
+        m->u.cts.max_chunk = tcpx_r_u32(&r);
+        if (m->u.cts.max_chunk == 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "CTS: max chunk 0");
         break;
     case TCPX_OP_DATA:
         m->u.data.recv_id = tcpx_r_u64(&r);

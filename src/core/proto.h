@@ -20,8 +20,8 @@
  *   B: matches the oldest posted receive with that tag.
  *      inline: copies, answers ACK{send_id}. Done.
  *      sizes differ: NACK{send_id, PROTOCOL} and fails its receive.
- *      else: CTS{send_id, recv_id} on B->A.
- *   A: DATA{recv_id, chunk, first_channel} then chunk k of the message on data
+ *      else: CTS{send_id, recv_id, max_chunk} on B->A.
+ *   A: DATA{recv_id, chunk <= max_chunk, first_channel} then chunk k on data
  *      comm (first_channel + k) % N.
  *   B: posts the chunk receives on DATA; when all arrived, ACK{send_id}.
  *   A withdraws an RTS with CANCEL{send_id}: if B still holds it unmatched, B
@@ -83,6 +83,7 @@ typedef struct tcpx_msg {
         struct {
             uint64_t send_id;
             uint64_t recv_id;
+            uint32_t max_chunk;    /* largest chunk the receiver takes (its chunk_bytes) */
         } cts;
         struct {
             uint64_t recv_id;

@@ -187,6 +187,7 @@ static void match(tcpx_peer *p, tcpx_op *recv, uint64_t send_id, uint64_t size, 
     tcpx_msg cts = {.op = TCPX_OP_CTS};
     cts.u.cts.send_id = send_id;
     cts.u.cts.recv_id = recv->id;
+    cts.u.cts.max_chunk = (uint32_t)p->s->cfg.chunk_bytes;
     peer_send_ctrl(p, &cts);
 }
 
@@ -237,15 +238,17 @@ static tcpx_status on_cts(tcpx_peer *p, const tcpx_msg *m)
                               (unsigned long long)m->u.cts.send_id);
     tcpx_session *s = p->s;
     uint16_t first = (uint16_t)(p->next_first_channel++ % (unsigned)p->ntx);
+    /* The receiver's staging slots hold its own chunk size: never exceed it. */
+    size_t chunk = s->cfg.chunk_bytes < m->u.cts.max_chunk ? s->cfg.chunk_bytes : m->u.cts.max_chunk;
     op->remote_id = m->u.cts.recv_id;
     op->state = OPS_DATA;
     tcpx_msg d = {.op = TCPX_OP_DATA};
     d.u.data.recv_id = op->remote_id;
     d.u.data.size = op->size;
-    d.u.data.chunk = (uint32_t)s->cfg.chunk_bytes;
+    d.u.data.chunk = (uint32_t)chunk;
     d.u.data.first_channel = first;
     if (peer_send_ctrl(p, &d)) return TCPX_OK;
-    enqueue_chunks(p, op, p->tx, p->ntx, s->cfg.chunk_bytes, first);
+    enqueue_chunks(p, op, p->tx, p->ntx, chunk, first);
     return TCPX_OK;
 }
 
@@ -253,7 +256,7 @@ static tcpx_status on_data(tcpx_peer *p, const tcpx_msg *m)
 {
     tcpx_op *op = ops_find(p, m->u.data.recv_id);
     if (!op || op->kind != OP_RECV || op->state != OPS_MATCHED || op->size != m->u.data.size ||
-        m->u.data.first_channel >= p->nrx)
+        m->u.data.first_channel >= p->nrx || m->u.data.chunk > p->s->cfg.chunk_bytes)
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "DATA for receive %llu that is not waiting for it",
                               (unsigned long long)m->u.data.recv_id);
     op->state = OPS_DATA;

@@ -52,7 +52,8 @@ static int same(const tcpx_msg *a, const tcpx_msg *b)
                a->u.dhello.channel == b->u.dhello.channel;
     case TCPX_OP_RTS:
         return a->u.rts.send_id == b->u.rts.send_id && a->u.rts.tag == b->u.rts.tag && a->u.rts.size == b->u.rts.size;
-    case TCPX_OP_CTS: return a->u.cts.send_id == b->u.cts.send_id && a->u.cts.recv_id == b->u.cts.recv_id;
+    case TCPX_OP_CTS: return a->u.cts.send_id == b->u.cts.send_id && a->u.cts.recv_id == b->u.cts.recv_id &&
+                                     a->u.cts.max_chunk == b->u.cts.max_chunk;
     case TCPX_OP_DATA:
         return a->u.data.recv_id == b->u.data.recv_id && a->u.data.size == b->u.data.size &&
                a->u.data.chunk == b->u.data.chunk && a->u.data.first_channel == b->u.data.first_channel;
@@ -148,6 +149,7 @@ size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
     case TCPX_OP_CTS:
         m.u.cts.send_id = sm(&s);
         m.u.cts.recv_id = sm(&s);
+        m.u.cts.max_chunk = (uint32_t)sm(&s) | 1;
         break;
     case TCPX_OP_DATA:
         m.u.data.recv_id = sm(&s);

@@ -77,6 +77,8 @@ static void part1(ctx *c)
     hx_progress_for(c->s, 100);
     HX_CHECK(tcpx_xfer_test(xr) == TCPX_IN_PROGRESS && tcpx_xfer_test(xs) == TCPX_IN_PROGRESS,
              "part 1: unmatched operations are not in progress");
+    hx_send_str(c->fd, "checked");
+    hx_expect_str(c->fd, "checked", 30000);
     if (c->is_a) {
         uint64_t t0 = hx_now_ms();
         HX_OK(tcpx_session_disconnect(c->s, "B"));

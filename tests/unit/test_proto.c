@@ -114,6 +114,7 @@ static void random_msg(tcpx_msg *m, uint8_t op)
     case TCPX_OP_CTS:
         m->u.cts.send_id = rnd_nonzero();
         m->u.cts.recv_id = rnd_nonzero();
+        m->u.cts.max_chunk = (uint32_t)rnd_nonzero() | 1;
         break;
     case TCPX_OP_DATA:
         m->u.data.recv_id = rnd_nonzero();
@@ -141,7 +142,7 @@ static size_t expected_hdr(uint8_t op)
     case TCPX_OP_HELLO: return 8 + 1 + 2 + 8 + 8 + TCPX_NAME_MAX;
     case TCPX_OP_DHELLO: return 8 + 18;
     case TCPX_OP_RTS: return 8 + 24;
-    case TCPX_OP_CTS: return 8 + 16;
+    case TCPX_OP_CTS: return 8 + 20;
     case TCPX_OP_DATA: return 8 + 22;
     case TCPX_OP_ACK: return 8 + 8;
     case TCPX_OP_NACK: return 8 + 12;
@@ -164,7 +165,8 @@ static int msg_equal(const tcpx_msg *a, const tcpx_msg *b)
                a->u.dhello.channel == b->u.dhello.channel;
     case TCPX_OP_RTS:
         return a->u.rts.send_id == b->u.rts.send_id && a->u.rts.tag == b->u.rts.tag && a->u.rts.size == b->u.rts.size;
-    case TCPX_OP_CTS: return a->u.cts.send_id == b->u.cts.send_id && a->u.cts.recv_id == b->u.cts.recv_id;
+    case TCPX_OP_CTS: return a->u.cts.send_id == b->u.cts.send_id && a->u.cts.recv_id == b->u.cts.recv_id &&
+                                     a->u.cts.max_chunk == b->u.cts.max_chunk;
     case TCPX_OP_DATA:
         return a->u.data.recv_id == b->u.data.recv_id && a->u.data.size == b->u.data.size &&
                a->u.data.chunk == b->u.data.chunk && a->u.data.first_channel == b->u.data.first_channel;
@@ -361,6 +363,13 @@ static void test_field_errors(void)
     REJECT("DATA chunk 0", 0);
     m.u.data.chunk = 1;
     ACCEPT("DATA chunk 1");
+
+    /* CTS: max chunk 0. */
+    random_msg(&m, TCPX_OP_CTS);
+    m.u.cts.max_chunk = 0;
+    REJECT("CTS max chunk 0", 0);
+    m.u.cts.max_chunk = 1;
+    ACCEPT("CTS max chunk 1");
 
     /* NACK: status must be an error. */
     const int32_t nonneg[] = {0, 1, 2, 0x7FFFFFFF};

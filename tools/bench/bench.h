@@ -1,0 +1,149 @@
+/* bench.h - tcpx-bench, the performance test of tcpx-p2p.
+ *
+ * One command starts a receiver and a sender as two processes on loopback
+ * (fork + a socketpair for bootstrap), measures the raw TCP throughput of
+ * `channels` streams between them as the ceiling, then for each size moves
+ * random data through the public tcpx API with K messages in flight, checks
+ * an iteration stamp in every message and every byte of a final untimed
+ * round, and prints a table of GB/s, µs per message and CPU use.
+ *
+ *   bench_args.c     command line
+ *   bench_util.c     bootstrap framing, time, CPU, seekable random data, errors
+ *   bench_mem.c      memory kinds (host today; a CUDA kind slots in here)
+ *   bench_ceiling.c  raw TCP ceiling
+ *   bench_xfer.c     the per-size transfer loops of both sides
+ *   bench_main.c     processes, sessions, the report
+ */
+#ifndef TCPX_BENCH_H
+#define TCPX_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tcpx_p2p.h"
+
+#define BENCH_MAX_SIZES 64
+#define BENCH_IO_TIMEOUT_MS 120000   /* bound on every bootstrap read and transfer wait */
+
+/* ------------------------------------------------------------- options */
+
+typedef struct bench_opts {
+    size_t sizes[BENCH_MAX_SIZES];
+    int nsizes;
+    int channels;
+    long iters;            /* timed messages per size; 0 = auto (fill `seconds`) */
+    int inflight;          /* messages in flight (slots) */
+    size_t chunk;          /* 0 = library default */
+    double seconds;        /* timed duration per size when iters is auto */
+    double ceiling_seconds;
+    int ceiling;           /* measure raw TCP */
+    int csv;
+    const char *mem;       /* memory kind name, see bench_mem.c */
+    uint64_t seed;
+    int seed_given;
+    size_t max_slot_bytes; /* cap on inflight * size per process */
+} bench_opts;
+
+/* Parse argv into o. Prints usage and returns -1 on a bad argument, 1 after
+ * --help, 0 otherwise. */
+int bench_parse_args(int argc, char **argv, bench_opts *o);
+
+/* "4K" "64K" "1M" "1.5M" "3G" "123" -> bytes; 0 on error. */
+size_t bench_parse_size(const char *s);
+
+/* Human size: 4K, 64K, 1M, 1.5M ... into buf. */
+const char *bench_fmt_size(size_t n, char *buf, size_t cap);
+
+/* ------------------------------------------------------------- util */
+
+extern const char *bench_role;   /* "send" / "recv", for messages */
+
+void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Die with the tcpx status and tcpx_last_error() when st != TCPX_OK. */
+void bench_check(tcpx_status st, const char *what);
+
+double bench_now(void);     /* monotonic seconds */
+double bench_cpu(void);     /* user + system seconds of this process (all threads) */
+
+/* Bootstrap framing over the socketpair: u32 length + bytes. Every read is
+ * bounded by BENCH_IO_TIMEOUT_MS; EOF or timeout is fatal. */
+void boot_send(int fd, const void *p, uint32_t len);
+uint32_t boot_recv(int fd, void *p, uint32_t cap);
+void boot_send_u64(int fd, uint64_t v);
+uint64_t boot_recv_u64(int fd);
+void boot_send_f64(int fd, double v);
+double boot_recv_f64(int fd);
+
+/* Seekable random data: the byte at offset o of stream `seed` is a pure
+ * function of (seed, o), so any 8-aligned piece can be generated alone. */
+void bench_random_fill(uint64_t seed, size_t offset, void *dst, size_t n);
+uint64_t bench_mix(uint64_t a, uint64_t b);
+
+/* ------------------------------------------------------------- memory */
+
+typedef struct bench_mem bench_mem;
+
+typedef struct bench_mem_ops {
+    const char *name;        /* "host" */
+    tcpx_mem_kind kind;      /* what tcpx_mem_register is told */
+    int gpu_id;              /* for the session config: -1 for host memory */
+    int (*alloc)(bench_mem *m, size_t size);
+    void (*free)(bench_mem *m);
+    /* copy between host memory and [off, off+n) of m; 0 on success */
+    int (*write)(bench_mem *m, size_t off, const void *src, size_t n);
+    int (*read)(const bench_mem *m, size_t off, void *dst, size_t n);
+} bench_mem_ops;
+
+struct bench_mem {
+    const bench_mem_ops *ops;
+    void *base;
+    size_t size;
+};
+
+/* The memory kind called `name`, or NULL. bench_mem_kinds() lists them. */
+const bench_mem_ops *bench_mem_find(const char *name);
+const char *bench_mem_kinds(void);
+
+/* Fill [off, off+n) with random stream `seed` (stream offset 0 at off). */
+void bench_mem_fill_random(bench_mem *m, size_t off, size_t n, uint64_t seed);
+/* Compare [off, off+n) with random stream `seed`. Returns the number of
+ * differing bytes; prints the first few (offset, expected, actual). */
+size_t bench_mem_verify_random(const bench_mem *m, size_t off, size_t n, uint64_t seed, const char *what);
+
+/* ------------------------------------------------------------- ceiling */
+
+/* Raw TCP between the two processes, `streams` connections, one thread per
+ * stream on each side. The receiver listens on 127.0.0.1 and reports the
+ * bytes it read; the sender writes for `seconds` and returns GB/s. */
+void bench_ceiling_recv(int boot, int streams);
+double bench_ceiling_send(int boot, int streams, double seconds);
+
+/* ------------------------------------------------------------- transfers */
+
+typedef struct bench_result {
+    size_t size;
+    int slots;
+    long msgs;             /* timed messages */
+    double seconds;        /* sender wall time of the timed loop */
+    double gbps;           /* 1 GB = 1e9 bytes */
+    double us_per_msg;
+    double cpu_send, cpu_recv;   /* % of one core over the timed loop */
+    long verified_msgs;    /* messages checked byte for byte */
+    long stamped_msgs;     /* messages whose stamps were checked */
+    uint64_t errors;       /* mismatches found by the receiver */
+} bench_result;
+
+typedef struct bench_ctx {
+    const bench_opts *o;
+    const bench_mem_ops *mem;
+    tcpx_session *s;
+    const char *peer;      /* the other side's name in this session */
+    int boot;
+} bench_ctx;
+
+/* One size, each side. The sender decides the iteration count and tells the
+ * receiver; the receiver reports its CPU use and errors back. */
+void bench_size_send(bench_ctx *c, size_t size, bench_result *r);
+void bench_size_recv(bench_ctx *c, size_t size);
+
+#endif

@@ -1,0 +1,196 @@
+/* bench_args.c - tcpx-bench command line. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static void usage(FILE *f, const char *argv0)
+{
+    fprintf(f,
+            "usage: %s [options]\n"
+            "Starts a receiver and a sender process on loopback, moves random data of each size\n"
+            "through tcpx (transport \"socket\", 127.0.0.1), verifies it, and prints GB/s, us/msg\n"
+            "and CPU use beside the raw TCP throughput of the same number of streams.\n"
+            "\n"
+            "  --sizes LIST       message sizes, K/M/G suffixes (powers of 1024)  [4K,64K,1M,16M,64M]\n"
+            "  --channels N       data streams per direction, 1..%d               [4]\n"
+            "  --iters N|auto     timed messages per size; auto fills --time      [auto]\n"
+            "  --inflight K       messages in flight (one buffer slot each)        [4]\n"
+            "  --chunk BYTES      chunk size the library splits messages into     [library default]\n"
+            "  --time SECONDS     timed duration per size with --iters auto        [2]\n"
+            "  --ceiling-time S   duration of the raw TCP measurement              [2]\n"
+            "  --no-ceiling       skip the raw TCP measurement\n"
+            "  --mem KIND         memory kind of the buffers: %s                 [host]\n"
+            "  --seed N           random data seed                                 [time]\n"
+            "  --max-mem BYTES    cap on inflight x size per process (K shrinks)   [1G]\n"
+            "  --csv              machine-readable output\n"
+            "  -h, --help         this text\n"
+            "\n"
+            "TCPX_* environment variables override the session config as usual.\n"
+            "Exit status: 0 only if every transfer succeeded and every check passed.\n",
+            argv0, TCPX_MAX_CHANNELS, bench_mem_kinds());
+}
+
+size_t bench_parse_size(const char *s)
+{
+    if (!s || !*s) return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v > 0) || !isfinite(v)) return 0;
+    double mult = 1;
+    switch (*end) {
+    case 'k': case 'K': mult = 1024.0; end++; break;
+    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end == 'i' || *end == 'B' || *end == 'b') { /* accept KiB / KB */
+        if (*end == 'i') end++;
+        if (*end == 'B' || *end == 'b') end++;
+    }
+    if (*end) return 0;
+    double bytes = v * mult;
+    if (bytes < 1 || bytes > (double)(1ull << 40) || bytes != floor(bytes)) return 0;
+    return (size_t)bytes;
+}
+
+const char *bench_fmt_size(size_t n, char *buf, size_t cap)
+{
+    static const char *suffix[] = {"", "K", "M", "G", "T"};
+    int i = 0;
+    double v = (double)n;
+    while (v >= 1024 && i < 4 && fmod(v, 1024) == 0) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(buf, cap, "%.0f%s", v, suffix[i]);
+    return buf;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 0);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0) || v > 3600) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_sizes(const char *list, bench_opts *o)
+{
+    char tmp[1024];
+    if (strlen(list) >= sizeof tmp) return -1;
+    strcpy(tmp, list);
+    o->nsizes = 0;
+    for (char *save = NULL, *tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        size_t v = bench_parse_size(tok);
+        if (!v || o->nsizes == BENCH_MAX_SIZES) return -1;
+        o->sizes[o->nsizes++] = v;
+    }
+    return o->nsizes ? 0 : -1;
+}
+
+int bench_parse_args(int argc, char **argv, bench_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    parse_sizes("4K,64K,1M,16M,64M", o);
+    o->channels = 4;
+    o->iters = 0;
+    o->inflight = 4;
+    o->seconds = 2;
+    o->ceiling_seconds = 2;
+    o->ceiling = 1;
+    o->mem = "host";
+    o->max_slot_bytes = 1ull << 30;
+
+    enum { O_SIZES = 256, O_CHANNELS, O_ITERS, O_INFLIGHT, O_CHUNK, O_TIME, O_CTIME, O_NOCEIL, O_MEM, O_SEED,
+           O_MAXMEM, O_CSV };
+    static const struct option longopts[] = {
+        {"sizes", required_argument, 0, O_SIZES},       {"channels", required_argument, 0, O_CHANNELS},
+        {"iters", required_argument, 0, O_ITERS},       {"inflight", required_argument, 0, O_INFLIGHT},
+        {"chunk", required_argument, 0, O_CHUNK},       {"time", required_argument, 0, O_TIME},
+        {"ceiling-time", required_argument, 0, O_CTIME}, {"no-ceiling", no_argument, 0, O_NOCEIL},
+        {"mem", required_argument, 0, O_MEM},           {"seed", required_argument, 0, O_SEED},
+        {"max-mem", required_argument, 0, O_MAXMEM},    {"csv", no_argument, 0, O_CSV},
+        {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0},
+    };
+    const char *argv0 = argv[0];
+    opterr = 0;
+    int c;
+    long v;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        const char *bad = NULL;
+        switch (c) {
+        case O_SIZES:
+            if (parse_sizes(optarg, o)) bad = "--sizes wants a comma-separated list like 4K,64K,1M";
+            break;
+        case O_CHANNELS:
+            if (parse_long(optarg, 1, TCPX_MAX_CHANNELS, &v)) bad = "--channels wants 1..64";
+            else o->channels = (int)v;
+            break;
+        case O_ITERS:
+            if (!strcmp(optarg, "auto")) o->iters = 0;
+            else if (parse_long(optarg, 1, 1000000000L, &v)) bad = "--iters wants a positive count or auto";
+            else o->iters = v;
+            break;
+        case O_INFLIGHT:
+            if (parse_long(optarg, 1, 1024, &v)) bad = "--inflight wants 1..1024";
+            else o->inflight = (int)v;
+            break;
+        case O_CHUNK:
+            if (!(o->chunk = bench_parse_size(optarg))) bad = "--chunk wants a size like 512K";
+            break;
+        case O_TIME:
+            if (parse_seconds(optarg, &o->seconds)) bad = "--time wants seconds (0 < s <= 3600)";
+            break;
+        case O_CTIME:
+            if (parse_seconds(optarg, &o->ceiling_seconds)) bad = "--ceiling-time wants seconds";
+            break;
+        case O_NOCEIL: o->ceiling = 0; break;
+        case O_MEM:
+            if (!bench_mem_find(optarg)) bad = "--mem: unknown memory kind";
+            else o->mem = optarg;
+            break;
+        case O_SEED:
+            if (parse_long(optarg, 0, 0x7FFFFFFFFFFFFFFFL, &v)) bad = "--seed wants a non-negative integer";
+            else {
+                o->seed = (uint64_t)v;
+                o->seed_given = 1;
+            }
+            break;
+        case O_MAXMEM:
+            if (!(o->max_slot_bytes = bench_parse_size(optarg))) bad = "--max-mem wants a size like 512M";
+            break;
+        case O_CSV: o->csv = 1; break;
+        case 'h': usage(stdout, argv0); return 1;
+        default: bad = "unknown option or missing value"; break;
+        }
+        if (bad) {
+            fprintf(stderr, "tcpx-bench: %s (%s)\n\n", bad, argv[optind - 1] ? argv[optind - 1] : "?");
+            usage(stderr, argv0);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tcpx-bench: unexpected argument '%s'\n\n", argv[optind]);
+        usage(stderr, argv0);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,119 @@
+/* bench_mem.c - the memory the benchmark moves.
+ *
+ * Every buffer access of the benchmark goes through a bench_mem_ops table,
+ * so a GPU kind (cudaMalloc'd memory, TCPX_MEM_CUDA, filled and checked with
+ * cudaMemcpy through the host staging below) is one more table here and a
+ * session gpu_id; nothing else in the benchmark changes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "bench.h"
+
+#define STAGE_BYTES (1u << 20)
+
+/* ------------------------------------------------------------- host */
+
+static int host_alloc(bench_mem *m, size_t size)
+{
+    /* Page-aligned and touched up front, so page faults stay out of the timed loop. */
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) return -1;
+    m->base = p;
+    m->size = size;
+    return 0;
+}
+
+static void host_free(bench_mem *m)
+{
+    if (m->base) munmap(m->base, m->size);
+    m->base = NULL;
+    m->size = 0;
+}
+
+static int host_write(bench_mem *m, size_t off, const void *src, size_t n)
+{
+    if (off > m->size || n > m->size - off) return -1;
+    memcpy((char *)m->base + off, src, n);
+    return 0;
+}
+
+static int host_read(const bench_mem *m, size_t off, void *dst, size_t n)
+{
+    if (off > m->size || n > m->size - off) return -1;
+    memcpy(dst, (const char *)m->base + off, n);
+    return 0;
+}
+
+static const bench_mem_ops host_ops = {
+    .name = "host",
+    .kind = TCPX_MEM_HOST,
+    .gpu_id = -1,
+    .alloc = host_alloc,
+    .free = host_free,
+    .write = host_write,
+    .read = host_read,
+};
+
+/* ------------------------------------------------------------- registry */
+
+static const bench_mem_ops *const kinds[] = {&host_ops};
+
+const bench_mem_ops *bench_mem_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(kinds[i]->name, name)) return kinds[i];
+    return NULL;
+}
+
+const char *bench_mem_kinds(void)
+{
+    static char buf[128];
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (i) strncat(buf, "|", sizeof buf - strlen(buf) - 1);
+        strncat(buf, kinds[i]->name, sizeof buf - strlen(buf) - 1);
+    }
+    return buf;
+}
+
+/* ------------------------------------------------------------- fill / verify */
+
+void bench_mem_fill_random(bench_mem *m, size_t off, size_t n, uint64_t seed)
+{
+    if (m->ops->kind == TCPX_MEM_HOST) { /* straight into the buffer */
+        bench_random_fill(seed, 0, (char *)m->base + off, n);
+        return;
+    }
+    static uint8_t stage[STAGE_BYTES];
+    for (size_t done = 0; done < n; done += STAGE_BYTES) {
+        size_t k = n - done < STAGE_BYTES ? n - done : STAGE_BYTES;
+        bench_random_fill(seed, done, stage, k);
+        if (m->ops->write(m, off + done, stage, k)) bench_die("%s memory: write failed", m->ops->name);
+    }
+}
+
+size_t bench_mem_verify_random(const bench_mem *m, size_t off, size_t n, uint64_t seed, const char *what)
+{
+    static uint8_t want[STAGE_BYTES], got[STAGE_BYTES];
+    size_t bad = 0;
+    for (size_t done = 0; done < n; done += STAGE_BYTES) {
+        size_t k = n - done < STAGE_BYTES ? n - done : STAGE_BYTES;
+        bench_random_fill(seed, done, want, k);
+        const uint8_t *have = got;
+        if (m->ops->kind == TCPX_MEM_HOST) have = (const uint8_t *)m->base + off + done;
+        else if (m->ops->read(m, off + done, got, k)) bench_die("%s memory: read failed", m->ops->name);
+        if (memcmp(want, have, k) == 0) continue;
+        for (size_t i = 0; i < k; i++) {
+            if (want[i] == have[i]) continue;
+            if (bad < 8)
+                fprintf(stderr,
+                        "tcpx-bench [%s]: MISMATCH %s: byte %zu of %zu: expected 0x%02x, got 0x%02x\n", bench_role,
+                        what, done + i, n, want[i], have[i]);
+            bad++;
+        }
+    }
+    if (bad > 8) fprintf(stderr, "tcpx-bench [%s]: MISMATCH %s: %zu bytes differ in all\n", bench_role, what, bad);
+    return bad;
+}
