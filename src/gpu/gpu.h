@@ -18,8 +18,9 @@
  *     device is restored before return (a library must not move it);
  *   - thread-safe: objects are immutable after creation; CUDA serialises the
  *     rest. A stream or event must not be destroyed while another thread uses it;
- *   - no device-wide synchronisation on any path the core uses. The calls
- *     marked "tools/tests" block (on one stream, or as cudaMemcpy/cudaFree do).
+ *   - no device-wide synchronisation, and no implicit ordering with the
+ *     legacy default stream, except in tcpx_gpu_free/tcpx_gpu_stream_destroy
+ *     (cudaFree may synchronise the device; marked "tools/tests").
  */
 #ifndef TCPX_GPU_H
 #define TCPX_GPU_H
@@ -85,7 +86,7 @@ void tcpx_gpu_stream_destroy(tcpx_gpu_stream *s);
 int tcpx_gpu_stream_device(const tcpx_gpu_stream *s);
 /* The cudaStream_t, as void *, for kernels launched from src/gpu/. */
 void *tcpx_gpu_stream_native(const tcpx_gpu_stream *s);
-/* Block until this stream's work is done (this stream only). Tools/tests. */
+/* Block until this stream's work is done (this stream only). */
 tcpx_status tcpx_gpu_stream_sync(tcpx_gpu_stream *s);
 
 /* ----------------------------------------------------------------- events */
@@ -106,13 +107,17 @@ tcpx_status tcpx_gpu_event_query(tcpx_gpu_event *e);
  * asynchronous copy) or device memory (cudaMemcpyDefault). n == 0 is a no-op. */
 tcpx_status tcpx_gpu_memcpy_async(tcpx_gpu_stream *s, void *dst, const void *src, size_t n);
 
-/* Synchronous copy (cudaMemcpy, cudaMemcpyDefault). Tools/tests. */
+/* Synchronous copy (cudaMemcpyDefault) on g's private non-blocking stream:
+ * returns when this copy is done, waiting for nothing else (no legacy default
+ * stream ordering). Cheap enough for small copies; for bulk data use
+ * tcpx_gpu_memcpy_async and an event. */
 tcpx_status tcpx_gpu_memcpy(tcpx_gpu *g, void *dst, const void *src, size_t n);
 
 /* Device memory of g's device. Tools/tests: cudaFree synchronises the device. */
 tcpx_status tcpx_gpu_malloc(tcpx_gpu *g, size_t size, void **ptr);
 void tcpx_gpu_free(tcpx_gpu *g, void *ptr);   /* NULL is ignored */
-/* Set n bytes of device memory to `byte`; returns when done. Tools/tests. */
+/* Set n bytes of device memory to `byte`; returns when done (g's private
+ * stream, as tcpx_gpu_memcpy). */
 tcpx_status tcpx_gpu_memset(tcpx_gpu *g, void *ptr, int byte, size_t n);
 /* Queue the same on s. */
 tcpx_status tcpx_gpu_memset_async(tcpx_gpu_stream *s, void *ptr, int byte, size_t n);
@@ -169,9 +174,10 @@ uint64_t tcpx_compare_random_host(const void *src, size_t n, uint64_t seed);
 
 /* ------------------------------------------------ internal to src/gpu only */
 
-/* Make `device` current on this thread, keeping the previous one in *prev. */
+/* Make `device` current on this thread; *prev receives the device to restore
+ * afterwards, or -1 when it already was current. */
 tcpx_status tcpx_gpu__enter(int device, int *prev);
-/* Restore the device saved by tcpx_gpu__enter. */
+/* Restore the device saved by tcpx_gpu__enter (nothing when prev < 0). */
 void tcpx_gpu__leave(int prev);
 /* Record a failed CUDA call (err is a cudaError_t) and return TCPX_ERR_CUDA. */
 tcpx_status tcpx_gpu__fail(const char *call, int err);

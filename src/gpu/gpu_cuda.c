@@ -13,6 +13,10 @@
 
 struct tcpx_gpu {
     int device;
+    /* Private non-blocking stream of the synchronous calls (memcpy, memset):
+     * they wait for their own work only, never for the legacy default stream
+     * and with it every blocking stream of the application. */
+    cudaStream_t sync;
 };
 
 struct tcpx_gpu_stream {
@@ -52,20 +56,24 @@ tcpx_status tcpx_gpu__fail(const char *call, int err)
 
 tcpx_status tcpx_gpu__enter(int device, int *prev)
 {
-    cudaError_t e = cudaGetDevice(prev);
+    int cur = -1;
+    *prev = -1;
+    cudaError_t e = cudaGetDevice(&cur);
     if (e != cudaSuccess) return tcpx_gpu__fail("cudaGetDevice", e);
-    if (*prev == device) return TCPX_OK;
+    if (cur == device) return TCPX_OK;   /* the common case: nothing to restore */
     e = cudaSetDevice(device);
     if (e != cudaSuccess) return tcpx_gpu__fail("cudaSetDevice", e);
+    *prev = cur;
     return TCPX_OK;
 }
 
 void tcpx_gpu__leave(int prev)
 {
-    int cur = -1;
-    if (cudaGetDevice(&cur) == cudaSuccess && cur != prev && cudaSetDevice(prev) != cudaSuccess) {
+    if (prev < 0) return;
+    cudaError_t e = cudaSetDevice(prev);
+    if (e != cudaSuccess) {
         (void)cudaGetLastError();
-        TCPX_WARN("gpu: could not restore the calling thread's CUDA device %d", prev);
+        TCPX_WARN("gpu: could not restore the calling thread's CUDA device %d: %s", prev, cudaGetErrorString(e));
     }
 }
 
@@ -158,6 +166,7 @@ tcpx_status tcpx_gpu_open(int device, tcpx_gpu **out)
     int prev;
     if (!(st = tcpx_gpu__enter(device, &prev))) {
         CK("cudaFree", cudaFree(NULL));
+        if (!st) CK("cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&g->sync, cudaStreamNonBlocking));
         tcpx_gpu__leave(prev);
     }
     if (st) {
@@ -168,7 +177,20 @@ tcpx_status tcpx_gpu_open(int device, tcpx_gpu **out)
     return TCPX_OK;
 }
 
-void tcpx_gpu_close(tcpx_gpu *g) { free(g); }
+void tcpx_gpu_close(tcpx_gpu *g)
+{
+    if (!g) return;
+    tcpx_status st = TCPX_OK;
+    int prev;
+    if (!tcpx_gpu__enter(g->device, &prev)) {
+        CK("cudaStreamDestroy", cudaStreamDestroy(g->sync));
+        tcpx_gpu__leave(prev);
+    } else {
+        st = TCPX_ERR_CUDA;
+    }
+    if (st) TCPX_WARN("gpu: %s", tcpx_last_error());
+    free(g);
+}
 
 int tcpx_gpu_device(const tcpx_gpu *g) { return g->device; }
 
@@ -448,7 +470,11 @@ tcpx_status tcpx_gpu_memcpy(tcpx_gpu *g, void *dst, const void *src, size_t n)
 {
     if (n == 0) return TCPX_OK;
     tcpx_status st = TCPX_OK;
-    ON_DEVICE(g->device, CK("cudaMemcpy", cudaMemcpy(dst, src, n, cudaMemcpyDefault)));
+    int prev;
+    if ((st = tcpx_gpu__enter(g->device, &prev))) return st;
+    CK("cudaMemcpyAsync", cudaMemcpyAsync(dst, src, n, cudaMemcpyDefault, g->sync));
+    if (!st) CK("cudaStreamSynchronize", cudaStreamSynchronize(g->sync));
+    tcpx_gpu__leave(prev);
     return st;
 }
 
@@ -490,16 +516,8 @@ tcpx_status tcpx_gpu_memset(tcpx_gpu *g, void *ptr, int byte, size_t n)
     tcpx_status st = TCPX_OK;
     int prev;
     if ((st = tcpx_gpu__enter(g->device, &prev))) return st;
-    /* On a private stream, waited for alone: no device-wide synchronisation
-     * and no ordering with the legacy default stream. */
-    cudaStream_t s;
-    CK("cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-    if (!st) {
-        CK("cudaMemsetAsync", cudaMemsetAsync(ptr, byte, n, s));
-        if (!st) CK("cudaStreamSynchronize", cudaStreamSynchronize(s));
-        if (st) (void)cudaStreamDestroy(s);   /* keep the first error's sentence */
-        else CK("cudaStreamDestroy", cudaStreamDestroy(s));
-    }
+    CK("cudaMemsetAsync", cudaMemsetAsync(ptr, byte, n, g->sync));
+    if (!st) CK("cudaStreamSynchronize", cudaStreamSynchronize(g->sync));
     tcpx_gpu__leave(prev);
     return st;
 }
