@@ -22,8 +22,9 @@
  * Threads
  *   All calls are thread-safe: a session serialises its state internally.
  *   Progress is made by tcpx_xfer_test / tcpx_xfer_wait / tcpx_session_progress
- *   (any of them progresses every peer of the session); the built-in
- *   transport moves bytes on its own I/O threads.
+ *   (any of them progresses every peer of the session) and, unless disabled
+ *   (progress_thread = 0), by a background thread when no caller has for 1 ms;
+ *   the built-in transport moves bytes on its own I/O threads.
  *
  * Errors
  *   Every call that can fail returns a tcpx_status; TCPX_OK is 0 and errors
@@ -94,6 +95,10 @@ typedef struct tcpx_config {
     int peer_timeout_ms;       /* TCPX_PEER_TIMEOUT_MS: unacknowledged data older than this fails the
                                   peer (TCP_USER_TIMEOUT; default 30000) */
     int log_level;             /* TCPX_LOG_LEVEL: 0 none, 1 error, 2 warn, 3 info, 4 debug (default 2) */
+    int progress_thread;       /* TCPX_PROGRESS_THREAD: 1 = a background thread progresses the session
+                                  whenever no caller has for 1 ms, so peers are answered (acknowledgements,
+                                  withdrawals, handshakes) even while the application is busy elsewhere;
+                                  0 = only tcpx_xfer_test/wait and tcpx_session_progress do (default 1) */
 } tcpx_config;
 
 /* Fill cfg with the defaults above (environment not applied yet). */

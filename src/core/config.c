@@ -26,6 +26,7 @@ void tcpx_config_init(tcpx_config *cfg)
     cfg->connect_timeout_ms = 30000;
     cfg->peer_timeout_ms = 30000;
     cfg->log_level = 2;
+    cfg->progress_thread = 1;
 }
 
 static tcpx_status env_long(const char *var, long lo, long hi, long *out)
@@ -70,6 +71,7 @@ tcpx_status tcpx_config_apply_env(tcpx_config *cfg)
     ENV_INT("TCPX_CONNECT_TIMEOUT_MS", connect_timeout_ms, 1, INT_MAX);
     ENV_INT("TCPX_PEER_TIMEOUT_MS", peer_timeout_ms, 1, INT_MAX);
     ENV_INT("TCPX_LOG_LEVEL", log_level, 0, 4);
+    ENV_INT("TCPX_PROGRESS_THREAD", progress_thread, 0, 1);
     tcpx_status st;
     if ((st = env_str("TCPX_TRANSPORT", cfg->transport, sizeof cfg->transport))) return st;
     if ((st = env_str("TCPX_BIND_ADDR", cfg->bind_addr, sizeof cfg->bind_addr))) return st;

@@ -8,6 +8,7 @@
 #define TCPX_CORE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -125,13 +126,6 @@ typedef struct tcpx_chan {
     tcpx_stage *stage;             /* created at the first staged chunk */
 } tcpx_chan;
 
-typedef struct tcpx_ctrl_out {     /* an encoded control message */
-    uint8_t *buf;
-    size_t len;
-    void *req;
-    struct tcpx_ctrl_out *next;
-} tcpx_ctrl_out;
-
 /* ------------------------------------------------------------------ peers */
 
 enum tcpx_peer_state {
@@ -171,13 +165,14 @@ struct tcpx_peer {
     /* outgoing direction: ours -> peer */
     tcpx_dial *dial;
     void *ctrl_send;
-    uint8_t *ctrl_out_buf;         /* TCPX_CTRL_WINDOW slots of TCPX_CTRL_MSG_MAX */
+    uint8_t *ctrl_out_buf;         /* TCPX_CTRL_WINDOW frame slots of TCPX_CTRL_MSG_MAX */
     void *ctrl_out_mh;
-    unsigned ctrl_out_slot;
+    void *frame_req[TCPX_CTRL_WINDOW];
+    unsigned frame_head, frame_tail;   /* frames in flight: [head, tail) */
+    uint8_t *outq;                 /* encoded control messages not yet framed */
+    size_t outq_off, outq_len, outq_cap;
     int ntx;
     tcpx_chan tx[TCPX_MAX_CHANNELS];
-    tcpx_ctrl_out *out_head, *out_tail;   /* in flight first, then queued */
-    int out_inflight;
     uint16_t next_first_channel;
 
     /* incoming direction: peer -> ours */
@@ -230,6 +225,12 @@ typedef struct tcpx_session {
     pthread_cond_t wake_cv;
     uint64_t wake_seq;
     int notify_supported;
+
+    /* background progress (cfg.progress_thread) */
+    pthread_t bg_thread;
+    int bg_running;
+    atomic_int bg_stop;
+    uint64_t last_progress_ns;     /* under mu */
 
     int listening;
     void *listen_comm[TCPX_MAX_CHANNELS + 1];
@@ -313,5 +314,7 @@ void sess_progress_locked(tcpx_session *s);
 void sess_wake(void *arg);
 void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline);
 uint64_t sess_wake_seq(tcpx_session *s);
+int sess_bg_start(tcpx_session *s);
+void sess_bg_stop(tcpx_session *s);
 
 #endif

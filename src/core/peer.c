@@ -79,14 +79,11 @@ void peer_close_comms(tcpx_peer *p)
     free(p->ctrl_out_buf);
     p->ctrl_in_buf = p->ctrl_out_buf = NULL;
     memset(p->ctrl_in_req, 0, sizeof p->ctrl_in_req);
-    while (p->out_head) {
-        tcpx_ctrl_out *o = p->out_head;
-        p->out_head = o->next;
-        free(o->buf);
-        free(o);
-    }
-    p->out_tail = NULL;
-    p->out_inflight = 0;
+    memset(p->frame_req, 0, sizeof p->frame_req);
+    p->frame_head = p->frame_tail = 0;
+    free(p->outq);
+    p->outq = NULL;
+    p->outq_off = p->outq_len = p->outq_cap = 0;
     unexpected_free_all(p);
 }
 
@@ -178,56 +175,68 @@ tcpx_status peer_activate(tcpx_peer *p)
 tcpx_status peer_send_ctrl(tcpx_peer *p, const tcpx_msg *m)
 {
     if (p->state != PEER_READY) return TCPX_ERR_PEER;
-    tcpx_ctrl_out *o = calloc(1, sizeof *o);
-    uint8_t tmp[TCPX_CTRL_MSG_MAX];
-    size_t len = tcpx_msg_encode(m, tmp, sizeof tmp);
-    if (o && len) o->buf = malloc(len);
-    if (!o || !len || !o->buf) {
-        free(o);
-        peer_fail(p, TCPX_ERR_NOMEM, "cannot queue a control message");
-        return TCPX_ERR_NOMEM;
+    if (p->outq_cap - p->outq_len < TCPX_CTRL_MSG_MAX) {
+        if (p->outq_off) { /* compact before growing */
+            memmove(p->outq, p->outq + p->outq_off, p->outq_len - p->outq_off);
+            p->outq_len -= p->outq_off;
+            p->outq_off = 0;
+        }
+        size_t ncap = p->outq_cap ? p->outq_cap : 4 * TCPX_CTRL_MSG_MAX;
+        while (ncap - p->outq_len < TCPX_CTRL_MSG_MAX) ncap *= 2;
+        uint8_t *q = ncap != p->outq_cap ? realloc(p->outq, ncap) : p->outq;
+        if (!q) {
+            peer_fail(p, TCPX_ERR_NOMEM, "cannot queue a control message");
+            return TCPX_ERR_NOMEM;
+        }
+        p->outq = q;
+        p->outq_cap = ncap;
     }
-    memcpy(o->buf, tmp, len);
-    o->len = len;
-    if (p->out_tail) p->out_tail->next = o;
-    else p->out_head = o;
-    p->out_tail = o;
+    size_t len = tcpx_msg_encode(m, p->outq + p->outq_len, TCPX_CTRL_MSG_MAX);
+    if (!len) {
+        peer_fail(p, TCPX_ERR_INVALID, "control message %s does not fit a frame", tcpx_op_name(m->op));
+        return TCPX_ERR_INVALID;
+    }
+    p->outq_len += len;
     return TCPX_OK;
 }
 
+/* Retire sent frames, then pack queued messages into frames while the
+ * window has room: a burst of ACKs or CTSs costs one isend. */
 static void ctrl_send_progress(tcpx_peer *p)
 {
     tcpx_net *n = p->s->net;
-    /* In-flight messages are the first out_inflight of the queue; they finish in order. */
-    while (p->out_head && p->out_head->req) {
+    while (p->frame_head != p->frame_tail) {
+        unsigned i = p->frame_head % TCPX_CTRL_WINDOW;
         int done = 0;
         size_t sz;
-        if (n->test(n, p->out_head->req, &done, &sz)) {
-            p->out_head->req = NULL;
+        if (n->test(n, p->frame_req[i], &done, &sz)) {
+            p->frame_req[i] = NULL;
             peer_fail(p, TCPX_ERR_PEER, "control stream: %s", tcpx_last_error());
             return;
         }
         if (!done) break;
-        tcpx_ctrl_out *o = p->out_head;
-        p->out_head = o->next;
-        if (!p->out_head) p->out_tail = NULL;
-        p->out_inflight--;
-        free(o->buf);
-        free(o);
+        p->frame_req[i] = NULL;
+        p->frame_head++;
     }
-    tcpx_ctrl_out *o = p->out_head;
-    for (int i = 0; o && i < p->out_inflight; i++) o = o->next;
-    for (; o && p->out_inflight < TCPX_CTRL_WINDOW; o = o->next) {
-        uint8_t *slot = p->ctrl_out_buf + (size_t)(p->ctrl_out_slot % TCPX_CTRL_WINDOW) * TCPX_CTRL_MSG_MAX;
-        memcpy(slot, o->buf, o->len);
-        if (n->isend(n, p->ctrl_send, slot, o->len, 0, p->ctrl_out_mh, &o->req)) {
+    while (p->outq_off < p->outq_len && p->frame_tail - p->frame_head < TCPX_CTRL_WINDOW) {
+        size_t take = 0, len;
+        while (p->outq_off + take < p->outq_len) {
+            tcpx_msg_frame_next(p->outq + p->outq_off + take, p->outq_len - p->outq_off - take, &len);
+            if (take + len > TCPX_CTRL_MSG_MAX) break;
+            take += len;
+        }
+        unsigned i = p->frame_tail % TCPX_CTRL_WINDOW;
+        uint8_t *slot = p->ctrl_out_buf + (size_t)i * TCPX_CTRL_MSG_MAX;
+        memcpy(slot, p->outq + p->outq_off, take);
+        if (n->isend(n, p->ctrl_send, slot, take, 0, p->ctrl_out_mh, &p->frame_req[i])) {
             peer_fail(p, TCPX_ERR_PEER, "control stream: %s", tcpx_last_error());
             return;
         }
-        if (!o->req) break;
-        p->ctrl_out_slot++;
-        p->out_inflight++;
+        if (!p->frame_req[i]) break;
+        p->frame_tail++;
+        p->outq_off += take;
     }
+    if (p->outq_off == p->outq_len) p->outq_off = p->outq_len = 0;
 }
 
 static void ctrl_recv_progress(tcpx_peer *p)
@@ -245,13 +254,16 @@ static void ctrl_recv_progress(tcpx_peer *p)
         if (!done) return;
         p->ctrl_in_req[i] = NULL;
         uint8_t *buf = p->ctrl_in_buf + (size_t)i * TCPX_CTRL_MSG_MAX;
-        tcpx_msg m;
-        tcpx_status st = tcpx_msg_decode(buf, size, &m);
-        if (!st) st = handle_ctrl(p, &m);
-        if (p->state != PEER_READY) return;
-        if (st) {
-            peer_fail(p, st, "bad control message: %s", tcpx_last_error());
-            return;
+        for (size_t off = 0, len = 0; off < size; off += len) {
+            tcpx_msg m;
+            tcpx_status st = tcpx_msg_frame_next(buf + off, size - off, &len);
+            if (!st) st = tcpx_msg_decode(buf + off, len, &m);
+            if (!st) st = handle_ctrl(p, &m);
+            if (p->state != PEER_READY) return;
+            if (st) {
+                peer_fail(p, st, "bad control message: %s", tcpx_last_error());
+                return;
+            }
         }
         if (n->irecv(n, p->ctrl_recv, buf, TCPX_CTRL_MSG_MAX, 0, p->ctrl_in_mh, &p->ctrl_in_req[i]) ||
             !p->ctrl_in_req[i]) {

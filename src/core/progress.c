@@ -1,5 +1,6 @@
 /* progress.c - driving every peer, and sleeping until the transport has news. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "core/core.h"
@@ -7,6 +8,7 @@
 
 void sess_progress_locked(tcpx_session *s)
 {
+    s->last_progress_ns = tcpx_now_ns();
     inbound_progress(s, 0);
     for (tcpx_peer *p = s->peers; p; p = p->next) peer_progress(p);
 }
@@ -45,4 +47,39 @@ void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
         if (pthread_cond_timedwait(&s->wake_cv, &s->wake_mu, &abs) == ETIMEDOUT) break;
     }
     pthread_mutex_unlock(&s->wake_mu);
+}
+
+#define BG_IDLE_NS 1000000ull
+
+/* The background thread steps in only when no caller has progressed the
+ * session for BG_IDLE_NS; it never waits for the session lock, and sleeps
+ * rather than waiting on the wake condition so that busy transfers do not
+ * wake it. */
+static void *bg_main(void *arg)
+{
+    tcpx_session *s = arg;
+    const struct timespec nap = {0, (long)BG_IDLE_NS};
+    while (!atomic_load(&s->bg_stop)) {
+        nanosleep(&nap, NULL);
+        if (pthread_mutex_trylock(&s->mu) == 0) {
+            if (tcpx_now_ns() - s->last_progress_ns >= BG_IDLE_NS) sess_progress_locked(s);
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
+    return NULL;
+}
+
+int sess_bg_start(tcpx_session *s)
+{
+    if (pthread_create(&s->bg_thread, NULL, bg_main, s)) return -1;
+    s->bg_running = 1;
+    return 0;
+}
+
+void sess_bg_stop(tcpx_session *s)
+{
+    if (!s->bg_running) return;
+    atomic_store(&s->bg_stop, 1);
+    pthread_join(s->bg_thread, NULL);
+    s->bg_running = 0;
 }

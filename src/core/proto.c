@@ -21,6 +21,19 @@ static size_t op_hdr_size(uint8_t op)
     }
 }
 
+tcpx_status tcpx_msg_frame_next(const void *buf, size_t len, size_t *msg_len)
+{
+    tcpx_rbuf r = tcpx_rbuf_make(buf, len);
+    tcpx_r_u16(&r); /* version, op */
+    uint16_t hs = tcpx_r_u16(&r);
+    uint32_t plen = tcpx_r_u32(&r);
+    if (r.bad) return tcpx_set_error(TCPX_ERR_PROTOCOL, "control frame: %zu bytes left, too short for a header", len);
+    if (hs < TCPX_PROTO_HDR_COMMON || (uint64_t)hs + plen > len)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "control frame: message of %u + %u bytes with %zu left", hs, plen, len);
+    *msg_len = (size_t)hs + plen;
+    return TCPX_OK;
+}
+
 const char *tcpx_op_name(uint8_t op)
 {
     static const char *names[] = {"?", "HELLO", "DHELLO", "RTS", "CTS", "DATA", "ACK", "NACK", "CANCEL"};

@@ -1,7 +1,8 @@
 /* proto.h - the control-stream wire protocol, in one place.
  *
- * Every control message is one transport message (one isend on the control
- * comm of a direction) of at most TCPX_CTRL_MSG_MAX bytes:
+ * Control messages travel in frames: one transport message (one isend on the
+ * control comm of a direction) of at most TCPX_CTRL_MSG_MAX bytes holds one
+ * or more messages back to back, each:
  *
  *   u8  version (TCPX_PROTO_VERSION)
  *   u8  op      (enum tcpx_op)
@@ -114,6 +115,11 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap);
  * on an unknown version or op, a wrong header size, a payload length that
  * disagrees with len, or an out-of-range field. m->payload points into buf. */
 tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m);
+
+/* Length of the first message of a frame (control messages travel back to
+ * back in one transport message). TCPX_ERR_PROTOCOL when the common header
+ * is cut short or announces more bytes than the frame holds. */
+tcpx_status tcpx_msg_frame_next(const void *buf, size_t len, size_t *msg_len);
 
 /* Static name of an op for logs. */
 const char *tcpx_op_name(uint8_t op);

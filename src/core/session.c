@@ -88,6 +88,10 @@ tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
         tcpx_session_destroy(s);
         return tcpx_set_error(st, "%s", keep);
     }
+    if (s->cfg.progress_thread && sess_bg_start(s)) {
+        tcpx_session_destroy(s);
+        return tcpx_set_error(TCPX_ERR_SYSTEM, "cannot start the progress thread");
+    }
     s->stage_gpu = !(s->props.ptr_support & TCPX_NET_PTR_CUDA);
     s->window = s->cfg.window;
     if (s->props.max_requests > 0 && s->window > s->props.max_requests) s->window = s->props.max_requests;
@@ -98,6 +102,7 @@ tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
 void tcpx_session_destroy(tcpx_session *s)
 {
     if (!s) return;
+    sess_bg_stop(s);
     pthread_mutex_lock(&s->mu);
     while (s->peers) {
         tcpx_peer *p = s->peers;
