@@ -1,11 +1,31 @@
 #!/usr/bin/env bash
-# Build everything with warnings as errors and run the whole test suite.
-# Usage: scripts/test.sh [extra ctest arguments]
+# Build everything with warnings as errors and run the whole test suite:
+#   1. the normal build, every test (GPU tests skip without a GPU);
+#   2. ASan+UBSan build, unit and integration tests;
+#   3. TSan build, unit and integration tests.
+# TCPX_SANITIZERS="" skips 2 and 3 (e.g. TCPX_SANITIZERS="address").
+# Extra arguments go to every ctest run (e.g. -R transfers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-build=${TCPX_BUILD_DIR:-build-test}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPX_WERROR=ON >/dev/null
-cmake --build "$build" -j"$(nproc)"
-cd "$build"
-ctest --output-on-failure --timeout 600 "$@"
+jobs=$(nproc)
+status=0
+
+run_suite() { # <build dir> <cmake args...>
+  local dir=$1; shift
+  echo "=== $dir: $*"
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPX_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs" >/dev/null
+}
+
+run_suite "${TCPX_BUILD_DIR:-build-test}"
+(cd "${TCPX_BUILD_DIR:-build-test}" && ctest --output-on-failure --timeout 600 "${@}") || status=1
+
+for san in ${TCPX_SANITIZERS-address thread}; do
+  dir="build-test-$san"
+  # Sanitizer builds leave CUDA out: the host paths are what they check.
+  run_suite "$dir" -DTCPX_SANITIZE="$san" -DTCPX_CUDA=OFF -DTCPX_BUILD_TOOLS=OFF
+  (cd "$dir" && ASAN_OPTIONS=detect_leaks=1 TSAN_OPTIONS=halt_on_error=1 \
+     ctest --output-on-failure --timeout 900 -L "unit|integration" -LE netns "${@}") || status=1
+done
+exit $status

@@ -71,7 +71,8 @@ size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
     uint64_t s = seed;
     tcpx_memdesc d;
     d.kind = (sm(&s) & 1) ? TCPX_MEM_CUDA : TCPX_MEM_HOST;
-    d.size = 1 + sm(&s) % (1ull << (1 + sm(&s) % 63));
+    unsigned bits = 1 + (unsigned)(sm(&s) % 63);
+    d.size = 1 + sm(&s) % (1ull << bits);
     d.addr = sm(&s) % (UINT64_MAX - d.size + 1);
     d.id = sm(&s) | 1;
     d.key = sm(&s);

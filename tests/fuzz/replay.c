@@ -69,10 +69,16 @@ static void mutate(uint8_t *buf, size_t *len, const uint8_t *other, size_t other
     size_t n = *len;
     switch (below(13)) {
     case 0: /* bit flip */
-        if (n) buf[below(n)] ^= (uint8_t)(1u << below(8));
+        if (n) {
+            size_t at = below(n);
+            buf[at] ^= (uint8_t)(1u << below(8));
+        }
         break;
     case 1: /* random byte */
-        if (n) buf[below(n)] = (uint8_t)rnd();
+        if (n) {
+            size_t at = below(n);
+            buf[at] = (uint8_t)rnd();
+        }
         break;
     case 2:
     case 3: { /* a known field: boundary value, current value +-1..3, or random */
@@ -84,7 +90,11 @@ static void mutate(uint8_t *buf, size_t *len, const uint8_t *other, size_t other
         for (int i = 0; i < w; i++) cur |= (uint64_t)buf[off + i] << (8 * i);
         switch (below(3)) {
         case 0: v = interesting[below(sizeof interesting / sizeof interesting[0])]; break;
-        case 1: v = cur + (below(2) ? 1 : -1) * (uint64_t)(1 + below(3)); break;
+        case 1: {
+            uint64_t d = 1 + below(3);
+            v = below(2) ? cur + d : cur - d;
+            break;
+        }
         default: v = rnd(); break;
         }
         put_le(buf + off, v, w);
@@ -144,7 +154,10 @@ static void mutate(uint8_t *buf, size_t *len, const uint8_t *other, size_t other
         break;
     }
     default: /* several random bytes */
-        for (size_t k = 0, m = 1 + below(8); k < m && n; k++) buf[below(n)] = (uint8_t)rnd();
+        for (size_t k = 0, m = 1 + below(8); k < m && n; k++) {
+            size_t at = below(n);
+            buf[at] = (uint8_t)rnd();
+        }
         break;
     }
 }

@@ -74,7 +74,10 @@ static void rnd_fill(void *p, size_t n)
 {
     uint8_t *b = p;
     for (size_t i = 0; i < n; i++) b[i] = (uint8_t)rnd();
-    if (n) b[rnd_below(n)] |= (uint8_t)(1u << rnd_below(8)); /* at least one bit set */
+    if (n) { /* at least one bit set (two statements: the order of rng calls is fixed) */
+        size_t at = rnd_below(n);
+        b[at] |= (uint8_t)(1u << rnd_below(8));
+    }
 }
 
 static void *dup_exact(const void *p, size_t n)

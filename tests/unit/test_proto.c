@@ -72,7 +72,10 @@ static void rnd_fill(void *p, size_t n)
 {
     uint8_t *b = p;
     for (size_t i = 0; i < n; i++) b[i] = (uint8_t)rnd();
-    if (n) b[rnd_below(n)] |= (uint8_t)(1u << rnd_below(8));
+    if (n) {
+        size_t at = rnd_below(n);
+        b[at] |= (uint8_t)(1u << rnd_below(8));
+    }
 }
 
 /* ------------------------------------------------------------- messages */

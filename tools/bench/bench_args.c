@@ -61,14 +61,17 @@ size_t bench_parse_size(const char *s)
 
 const char *bench_fmt_size(size_t n, char *buf, size_t cap)
 {
-    static const char *suffix[] = {"", "K", "M", "G", "T"};
-    int i = 0;
-    double v = (double)n;
-    while (v >= 1024 && i < 4 && fmod(v, 1024) == 0) {
-        v /= 1024;
-        i++;
+    /* The largest unit that shows n exactly with at most two decimals:
+     * 4K, 64M, 1.5M, 1.25G; otherwise plain bytes. */
+    static const char *suffix[] = {"T", "G", "M", "K"};
+    for (int i = 0; i < 4; i++) {
+        unsigned long long unit = 1ull << (10 * (4 - i));
+        if (n >= unit && ((unsigned long long)n * 100) % unit == 0) {
+            snprintf(buf, cap, "%g%s", (double)n / (double)unit, suffix[i]);
+            return buf;
+        }
     }
-    snprintf(buf, cap, "%.0f%s", v, suffix[i]);
+    snprintf(buf, cap, "%zu", n);
     return buf;
 }
 

@@ -3,6 +3,7 @@
  * side, 1 MiB write()s for a fixed time, read() into a 1 MiB buffer until
  * EOF. The rate is the bytes the receiver read over the time from the
  * sender's start to the receiver's report that every stream hit EOF. */
+#define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -1,0 +1,76 @@
+/* tcpx-info - what this build of tcpx-p2p will use on this machine: library
+ * version, the session config after the TCPX_* environment (every field),
+ * the transport that "auto" picks, and the GPUs. Exit 0 when a host-only
+ * session could be created, 1 otherwise. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tcpx_p2p.h"
+
+/* CUDA devices and driver. Filled in by the GPU change; until then the
+ * tools are built without CUDA. */
+static void print_gpu_info(void)
+{
+    printf("CUDA: not built\n");
+}
+
+static void print_config(const char *title, const tcpx_config *c)
+{
+    printf("%s\n", title);
+    printf("  gpu_id              %d\n", c->gpu_id);
+    printf("  channels            %d\n", c->channels);
+    printf("  transport           \"%s\"\n", c->transport);
+    printf("  bind_addr           \"%s\"%s\n", c->bind_addr, c->bind_addr[0] ? "" : " (first up non-loopback, else 127.0.0.1)");
+    printf("  name                \"%s\"\n", c->name);
+    printf("  chunk_bytes         %zu\n", c->chunk_bytes);
+    printf("  window              %d\n", c->window);
+    printf("  staging_slots       %d\n", c->staging_slots);
+    printf("  socks_per_comm      %d\n", c->socks_per_comm);
+    printf("  connect_timeout_ms  %d\n", c->connect_timeout_ms);
+    printf("  peer_timeout_ms     %d\n", c->peer_timeout_ms);
+    printf("  log_level           %d\n", c->log_level);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) {
+        fprintf(stderr, "usage: %s\n  prints the tcpx-p2p version, the config after TCPX_* variables, the transport\n"
+                        "  \"auto\" picks and the GPUs found; takes no arguments\n", argv[0]);
+        return strcmp(argv[1], "-h") && strcmp(argv[1], "--help") ? 2 : 0;
+    }
+    printf("tcpx-p2p %d.%d.%d\n", TCPX_VERSION_MAJOR, TCPX_VERSION_MINOR, TCPX_VERSION_PATCH);
+
+    tcpx_config cfg;
+    tcpx_config_init(&cfg);
+    tcpx_status st = tcpx_config_apply_env(&cfg);
+    if (st != TCPX_OK) {
+        printf("config: TCPX_* environment rejected: %s: %s\n", tcpx_strerror(st), tcpx_last_error());
+        return 1;
+    }
+    print_config("config (defaults + TCPX_* environment):", &cfg);
+
+    /* What "auto" resolves to: a host-only session with the default transport
+     * choice unless TCPX_TRANSPORT names one. */
+    tcpx_config probe = cfg;
+    probe.gpu_id = -1;
+    char *gpu_env = getenv("TCPX_GPU") ? strdup(getenv("TCPX_GPU")) : NULL;
+    unsetenv("TCPX_GPU"); /* the environment would win over gpu_id = -1 */
+    tcpx_session *s = NULL;
+    st = tcpx_session_create(&probe, &s);
+    if (gpu_env) {
+        setenv("TCPX_GPU", gpu_env, 1);
+        free(gpu_env);
+    }
+    int rc = 0;
+    if (st == TCPX_OK) {
+        printf("transport: \"%s\" -> %s\n", probe.transport, tcpx_session_transport(s));
+        tcpx_session_destroy(s);
+    } else {
+        printf("transport: \"%s\" -> cannot create a session: %s: %s\n", probe.transport, tcpx_strerror(st),
+               tcpx_last_error());
+        rc = 1;
+    }
+    print_gpu_info();
+    return rc;
+}
