@@ -7,12 +7,28 @@
 #include <string.h>
 
 #include "tcpx_p2p.h"
+#include "gpu/gpu.h"
 
 /* CUDA devices and driver. Filled in by the GPU change; until then the
  * tools are built without CUDA. */
 static void print_gpu_info(void)
 {
-    printf("CUDA: not built\n");
+    if (!tcpx_gpu_built()) {
+        printf("CUDA: not built\n");
+        return;
+    }
+    int n = 0, drv = 0, rt = 0;
+    tcpx_gpu_versions(&drv, &rt);
+    printf("CUDA: built (runtime %d.%d, driver %d.%d)\n", rt / 1000, rt % 1000 / 10, drv / 1000, drv % 1000 / 10);
+    if (tcpx_gpu_device_count(&n)) {
+        printf("  no usable GPU: %s\n", tcpx_last_error());
+        return;
+    }
+    for (int d = 0; d < n; d++) {
+        char line[256];
+        if (tcpx_gpu_describe(d, line, sizeof line)) snprintf(line, sizeof line, "? (%s)", tcpx_last_error());
+        printf("  GPU %d: %s\n", d, line);
+    }
 }
 
 static void print_config(const char *title, const tcpx_config *c)
@@ -26,6 +42,7 @@ static void print_config(const char *title, const tcpx_config *c)
     printf("  chunk_bytes         %zu\n", c->chunk_bytes);
     printf("  window              %d\n", c->window);
     printf("  staging_slots       %d\n", c->staging_slots);
+    printf("  progress_thread     %d\n", c->progress_thread);
     printf("  socks_per_comm      %d\n", c->socks_per_comm);
     printf("  connect_timeout_ms  %d\n", c->connect_timeout_ms);
     printf("  peer_timeout_ms     %d\n", c->peer_timeout_ms);

@@ -9,7 +9,7 @@
  *
  *   bench_args.c     command line
  *   bench_util.c     bootstrap framing, time, CPU, seekable random data, errors
- *   bench_mem.c      memory kinds (host today; a CUDA kind slots in here)
+ *   bench_mem.c      memory kinds: host, cuda
  *   bench_ceiling.c  raw TCP ceiling
  *   bench_xfer.c     the per-size transfer loops of both sides
  *   bench_main.c     processes, sessions, the report
@@ -23,6 +23,7 @@
 #include "tcpx_p2p.h"
 
 #define BENCH_MAX_SIZES 64
+#define BENCH_MAX_MEMS 4
 #define BENCH_IO_TIMEOUT_MS 120000   /* bound on every bootstrap read and transfer wait */
 
 /* ------------------------------------------------------------- options */
@@ -38,7 +39,9 @@ typedef struct bench_opts {
     double ceiling_seconds;
     int ceiling;           /* measure raw TCP */
     int csv;
-    const char *mem;       /* memory kind name, see bench_mem.c */
+    const char *mems[BENCH_MAX_MEMS];   /* memory kinds, one table each (bench_mem.c) */
+    int nmems;
+    int send_gpu, recv_gpu;   /* CUDA devices of the two sides; recv -1 = auto (1 if present, else 0) */
     uint64_t seed;
     int seed_given;
     size_t max_slot_bytes; /* cap on inflight * size per process */
@@ -84,9 +87,8 @@ uint64_t bench_mix(uint64_t a, uint64_t b);
 typedef struct bench_mem bench_mem;
 
 typedef struct bench_mem_ops {
-    const char *name;        /* "host" */
+    const char *name;        /* "host", "cuda" */
     tcpx_mem_kind kind;      /* what tcpx_mem_register is told */
-    int gpu_id;              /* for the session config: -1 for host memory */
     int (*alloc)(bench_mem *m, size_t size);
     void (*free)(bench_mem *m);
     /* copy between host memory and [off, off+n) of m; 0 on success */
@@ -96,6 +98,8 @@ typedef struct bench_mem_ops {
 
 struct bench_mem {
     const bench_mem_ops *ops;
+    int gpu;                 /* CUDA device, for kinds that need one */
+    void *handle;            /* the kind's own state (an open tcpx_gpu) */
     void *base;
     size_t size;
 };
@@ -136,6 +140,7 @@ typedef struct bench_result {
 typedef struct bench_ctx {
     const bench_opts *o;
     const bench_mem_ops *mem;
+    int gpu;               /* this side's CUDA device */
     tcpx_session *s;
     const char *peer;      /* the other side's name in this session */
     int boot;

@@ -24,7 +24,10 @@ static void usage(FILE *f, const char *argv0)
             "  --time SECONDS     timed duration per size with --iters auto        [2]\n"
             "  --ceiling-time S   duration of the raw TCP measurement              [2]\n"
             "  --no-ceiling       skip the raw TCP measurement\n"
-            "  --mem KIND         memory kind of the buffers: %s                 [host]\n"
+            "  --mem KIND[,KIND]  memory of the buffers, a table per kind: %s    [host]\n"
+            "  --gpu              same as --mem cuda,host (GPU table, host table beside it)\n"
+            "  --send-gpu N       sender's CUDA device                             [0]\n"
+            "  --recv-gpu N       receiver's CUDA device                   [1 if present, else 0]\n"
             "  --seed N           random data seed                                 [time]\n"
             "  --max-mem BYTES    cap on inflight x size per process (K shrinks)   [1G]\n"
             "  --csv              machine-readable output\n"
@@ -109,6 +112,30 @@ static int parse_sizes(const char *list, bench_opts *o)
     return o->nsizes ? 0 : -1;
 }
 
+/* "host,cuda": one table per kind, in that order. The strings are static. */
+static int parse_mems(const char *list, bench_opts *o)
+{
+    int n = 0;
+    const char *names[BENCH_MAX_MEMS];
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        const bench_mem_ops *m = NULL;
+        char name[32];
+        if (len && len < sizeof name) {
+            memcpy(name, p, len);
+            name[len] = '\0';
+            m = bench_mem_find(name);
+        }
+        if (!m || n == BENCH_MAX_MEMS) return -1;
+        names[n++] = m->name;
+        p += len + (p[len] == ',');
+    }
+    if (!n) return -1;
+    memcpy(o->mems, names, sizeof names);
+    o->nmems = n;
+    return 0;
+}
+
 int bench_parse_args(int argc, char **argv, bench_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -119,11 +146,14 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
     o->seconds = 2;
     o->ceiling_seconds = 2;
     o->ceiling = 1;
-    o->mem = "host";
+    o->mems[0] = "host";
+    o->nmems = 1;
+    o->send_gpu = 0;
+    o->recv_gpu = -1;
     o->max_slot_bytes = 1ull << 30;
 
     enum { O_SIZES = 256, O_CHANNELS, O_ITERS, O_INFLIGHT, O_CHUNK, O_TIME, O_CTIME, O_NOCEIL, O_MEM, O_SEED,
-           O_MAXMEM, O_CSV };
+           O_MAXMEM, O_CSV, O_GPU, O_SENDGPU, O_RECVGPU };
     static const struct option longopts[] = {
         {"sizes", required_argument, 0, O_SIZES},       {"channels", required_argument, 0, O_CHANNELS},
         {"iters", required_argument, 0, O_ITERS},       {"inflight", required_argument, 0, O_INFLIGHT},
@@ -131,7 +161,9 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
         {"ceiling-time", required_argument, 0, O_CTIME}, {"no-ceiling", no_argument, 0, O_NOCEIL},
         {"mem", required_argument, 0, O_MEM},           {"seed", required_argument, 0, O_SEED},
         {"max-mem", required_argument, 0, O_MAXMEM},    {"csv", no_argument, 0, O_CSV},
-        {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0},
+        {"gpu", no_argument, 0, O_GPU},                 {"send-gpu", required_argument, 0, O_SENDGPU},
+        {"recv-gpu", required_argument, 0, O_RECVGPU},  {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     const char *argv0 = argv[0];
     opterr = 0;
@@ -167,8 +199,16 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
             break;
         case O_NOCEIL: o->ceiling = 0; break;
         case O_MEM:
-            if (!bench_mem_find(optarg)) bad = "--mem: unknown memory kind";
-            else o->mem = optarg;
+            if (parse_mems(optarg, o)) bad = "--mem: unknown memory kind";
+            break;
+        case O_GPU: parse_mems("cuda,host", o); break;
+        case O_SENDGPU:
+            if (parse_long(optarg, 0, 1023, &v)) bad = "--send-gpu wants a device number";
+            else o->send_gpu = (int)v;
+            break;
+        case O_RECVGPU:
+            if (parse_long(optarg, 0, 1023, &v)) bad = "--recv-gpu wants a device number";
+            else o->recv_gpu = (int)v;
             break;
         case O_SEED:
             if (parse_long(optarg, 0, 0x7FFFFFFFFFFFFFFFL, &v)) bad = "--seed wants a non-negative integer";

@@ -16,11 +16,29 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "gpu/gpu.h"
 
-static void make_config(const bench_opts *o, const bench_mem_ops *mem, const char *name, tcpx_config *cfg)
+static int uses_gpu(const bench_opts *o)
+{
+    for (int i = 0; i < o->nmems; i++)
+        if (bench_mem_find(o->mems[i])->kind == TCPX_MEM_CUDA) return 1;
+    return 0;
+}
+
+/* The receiver's device when not given: the second GPU if there is one.
+ * Decided after fork: CUDA must not be initialised before it. */
+static int pick_recv_gpu(const bench_opts *o)
+{
+    if (o->recv_gpu >= 0) return o->recv_gpu;
+    int n = 0;
+    if (tcpx_gpu_device_count(&n)) bench_die("--mem cuda: %s", tcpx_last_error());
+    return n >= 2 ? 1 : 0;
+}
+
+static void make_config(const bench_opts *o, int gpu, const char *name, tcpx_config *cfg)
 {
     tcpx_config_init(cfg);
-    cfg->gpu_id = mem->gpu_id;
+    cfg->gpu_id = gpu;
     cfg->channels = o->channels;
     if (o->chunk) cfg->chunk_bytes = o->chunk;
     snprintf(cfg->transport, sizeof cfg->transport, "socket");
@@ -28,20 +46,22 @@ static void make_config(const bench_opts *o, const bench_mem_ops *mem, const cha
     snprintf(cfg->name, sizeof cfg->name, "%s", name);
 }
 
-static tcpx_session *open_session(const bench_opts *o, const bench_mem_ops *mem, const char *name)
+static tcpx_session *open_session(const bench_opts *o, int gpu, const char *name)
 {
     tcpx_config cfg;
-    make_config(o, mem, name, &cfg);
+    make_config(o, gpu, name, &cfg);
     tcpx_session *s = NULL;
     bench_check(tcpx_session_create(&cfg, &s), "tcpx_session_create");
     return s;
 }
 
-static int receiver_main(const bench_opts *o, const bench_mem_ops *mem, int boot, int streams)
+static int receiver_main(const bench_opts *o, int boot, int streams)
 {
     if (o->ceiling) bench_ceiling_recv(boot, streams);
 
-    tcpx_session *s = open_session(o, mem, "bench-recv");
+    int gpu = uses_gpu(o) ? pick_recv_gpu(o) : -1;
+    boot_send_u64(boot, (uint64_t)(int64_t)gpu);
+    tcpx_session *s = open_session(o, gpu, "bench-recv");
     const void *blob;
     size_t len;
     bench_check(tcpx_session_listen(s, &blob, &len), "tcpx_session_listen");
@@ -51,8 +71,10 @@ static int receiver_main(const bench_opts *o, const bench_mem_ops *mem, int boot
     bench_check(tcpx_session_accept(s, peer), "tcpx_session_accept");
     boot_send_u64(boot, 1); /* accepted */
 
-    bench_ctx c = {o, mem, s, peer, boot};
-    for (int i = 0; i < o->nsizes; i++) bench_size_recv(&c, o->sizes[i]);
+    for (int k = 0; k < o->nmems; k++) {
+        bench_ctx c = {o, bench_mem_find(o->mems[k]), gpu, s, peer, boot};
+        for (int i = 0; i < o->nsizes; i++) bench_size_recv(&c, o->sizes[i]);
+    }
     boot_recv_u64(boot); /* sender done: keep the connection up until then */
     tcpx_session_destroy(s);
     return 0;
@@ -69,11 +91,11 @@ static void print_header(const bench_opts *o, tcpx_session *s, FILE *f)
     fprintf(f, "%stcpx-bench %d.%d.%d  host %s  date %s\n", o->csv ? "# " : "", TCPX_VERSION_MAJOR,
             TCPX_VERSION_MINOR, TCPX_VERSION_PATCH, host, date);
     fprintf(f,
-            "%stransport %s  channels %d  chunk %s  window %d  socks/comm %d  inflight %d  mem %s  "
+            "%stransport %s  channels %d  chunk %s  window %d  socks/comm %d  staging %d  inflight %d  "
             "iters %s  seed %llu\n",
             o->csv ? "# " : "", tcpx_session_transport(s), cfg->channels,
-            bench_fmt_size(cfg->chunk_bytes, chunk, sizeof chunk), cfg->window, cfg->socks_per_comm, o->inflight,
-            o->mem, o->iters ? "fixed" : "auto", (unsigned long long)o->seed);
+            bench_fmt_size(cfg->chunk_bytes, chunk, sizeof chunk), cfg->window, cfg->socks_per_comm,
+            cfg->staging_slots, o->inflight, o->iters ? "fixed" : "auto", (unsigned long long)o->seed);
 }
 
 static void print_row(const bench_opts *o, const bench_result *r, double ceiling, FILE *f)
@@ -97,12 +119,29 @@ static void print_row(const bench_opts *o, const bench_result *r, double ceiling
     fflush(f);
 }
 
-static int sender_main(const bench_opts *o, const bench_mem_ops *mem, int boot, int streams)
+static void print_table_header(const bench_opts *o, const bench_mem_ops *mem, int send_gpu, int recv_gpu, FILE *f)
+{
+    char where[64] = "";
+    if (mem->kind == TCPX_MEM_CUDA) snprintf(where, sizeof where, " (GPU %d -> GPU %d)", send_gpu, recv_gpu);
+    if (o->csv) {
+        fprintf(f, "# mem %s%s\n", mem->name, where);
+        fprintf(f, "mem,size,inflight,msgs,seconds,gbps,us_per_msg,pct_ceiling,cpu_send_pct,cpu_recv_pct,errors\n");
+        return;
+    }
+    fprintf(f, "\nmem %s%s\n", mem->name, where);
+    fprintf(f, "| %9s | %7s | %11s | %9s | %8s | %8s |\n", "size", "GB/s", "µs/msg" /* 2-byte µ */, "% ceiling",
+            "CPU send", "CPU recv");
+    fprintf(f, "|----------:|--------:|-----------:|----------:|---------:|---------:|\n");
+}
+
+static int sender_main(const bench_opts *o, int boot, int streams)
 {
     double ceiling = 0;
     if (o->ceiling) ceiling = bench_ceiling_send(boot, streams, o->ceiling_seconds);
 
-    tcpx_session *s = open_session(o, mem, "bench-send");
+    int recv_gpu = (int)(int64_t)boot_recv_u64(boot);
+    int gpu = uses_gpu(o) ? o->send_gpu : -1;
+    tcpx_session *s = open_session(o, gpu, "bench-send");
     const void *myblob;
     size_t mylen;
     bench_check(tcpx_session_listen(s, &myblob, &mylen), "tcpx_session_listen");
@@ -116,25 +155,21 @@ static int sender_main(const bench_opts *o, const bench_mem_ops *mem, int boot, 
 
     FILE *f = stdout;
     print_header(o, s, f);
-    if (o->csv)
-        fprintf(f, "size,inflight,msgs,seconds,gbps,us_per_msg,pct_ceiling,cpu_send_pct,cpu_recv_pct,errors\n");
-    else {
-        fprintf(f, "\n| %9s | %7s | %11s | %9s | %8s | %8s |\n", "size", "GB/s", "µs/msg" /* 2-byte µ */, "% ceiling", "CPU send",
-                "CPU recv");
-        fprintf(f, "|----------:|--------:|-----------:|----------:|---------:|---------:|\n");
-    }
-    fflush(f);
-
-    bench_ctx c = {o, mem, s, "recv", boot};
     uint64_t errors = 0;
     long stamped = 0, verified = 0;
-    for (int i = 0; i < o->nsizes; i++) {
-        bench_result r;
-        bench_size_send(&c, o->sizes[i], &r);
-        print_row(o, &r, ceiling, f);
-        errors += r.errors;
-        stamped += r.stamped_msgs;
-        verified += r.verified_msgs;
+    for (int k = 0; k < o->nmems; k++) {
+        bench_ctx c = {o, bench_mem_find(o->mems[k]), gpu, s, "recv", boot};
+        print_table_header(o, c.mem, gpu, recv_gpu, f);
+        fflush(f);
+        for (int i = 0; i < o->nsizes; i++) {
+            bench_result r;
+            bench_size_send(&c, o->sizes[i], &r);
+            if (o->csv) fprintf(f, "%s,", c.mem->name);
+            print_row(o, &r, ceiling, f);
+            errors += r.errors;
+            stamped += r.stamped_msgs;
+            verified += r.verified_msgs;
+        }
     }
     boot_send_u64(boot, 1);
     tcpx_session_destroy(s);
@@ -163,12 +198,10 @@ int main(int argc, char **argv)
     int rc = bench_parse_args(argc, argv, &o);
     if (rc) return rc < 0 ? 2 : 0;
     if (!o.seed_given) o.seed = bench_mix((uint64_t)time(NULL), (uint64_t)getpid());
-    const bench_mem_ops *mem = bench_mem_find(o.mem);
-
     /* The stream count of the ceiling is the session's channel count after
      * the TCPX_* environment, so both measure the same thing. */
     tcpx_config cfg;
-    make_config(&o, mem, "bench", &cfg);
+    make_config(&o, -1, "bench", &cfg);
     tcpx_status st = tcpx_config_apply_env(&cfg);
     if (st) bench_die("TCPX_* environment: %s", tcpx_last_error());
     int streams = cfg.channels;
@@ -185,13 +218,13 @@ int main(int argc, char **argv)
         if (getppid() != parent) _exit(1);
         close(sv[0]);
         bench_role = "recv";
-        rc = receiver_main(&o, mem, sv[1], streams);
+        rc = receiver_main(&o, sv[1], streams);
         fflush(NULL);
         _exit(rc);
     }
     close(sv[1]);
     bench_role = "send";
-    rc = sender_main(&o, mem, sv[0], streams);
+    rc = sender_main(&o, sv[0], streams);
     close(sv[0]);
     int status = 0;
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {

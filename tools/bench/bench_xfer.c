@@ -128,6 +128,7 @@ static void setup(loop *l, bench_ctx *c, int send, size_t size)
     l->slots = slots_for(c->o, size);
     l->size_seed = bench_mix(c->o->seed, size);
     l->mem.ops = c->mem;
+    l->mem.gpu = c->gpu;
     size_t total = (size_t)l->slots * size;
     if (c->mem->alloc(&l->mem, total))
         bench_die("cannot allocate %d x %zu bytes of %s memory", l->slots, size, c->mem->name);
