@@ -123,8 +123,32 @@ void hx_init(const char *test_name, int watchdog_s)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
     sigaction(SIGALRM, &sa, NULL);
-    if (watchdog_s > 0) alarm((unsigned)watchdog_s);
-    hx_log("seed %" PRIu64 " (rerun with HX_SEED=%" PRIu64 ")", hx_seed, hx_seed);
+    if (watchdog_s > 0) alarm((unsigned)(watchdog_s * hx_time_scale()));
+    hx_log("seed %" PRIu64 " (rerun with HX_SEED=%" PRIu64 ")%s", hx_seed, hx_seed,
+           hx_time_scale() > 1 ? " [deadlines scaled for a slow build]" : "");
+}
+
+int hx_time_scale(void)
+{
+    static int scale;
+    if (scale) return scale;
+    const char *e = getenv("HX_TIME_SCALE");
+    int v = e && *e ? atoi(e) : 0;
+#if defined(__SANITIZE_THREAD__)
+    if (v < 1) v = 4;
+#elif defined(__SANITIZE_ADDRESS__)
+    if (v < 1) v = 2;
+#endif
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+    if (v < 1) v = 4;
+#endif
+#if __has_feature(address_sanitizer)
+    if (v < 1) v = 2;
+#endif
+#endif
+    scale = v < 1 ? 1 : v > 20 ? 20 : v;
+    return scale;
 }
 
 uint64_t hx_now_ms(void)
@@ -241,6 +265,17 @@ void hx_check_pattern_at(const char *file, int line, const char *what, const voi
                len, bad, pat_byte(seed, pos + bad), b[bad], b[bad] == 0 ? " (never written?)" : "");
 }
 
+__attribute__((noinline, no_sanitize("thread"))) int hx_landed(const uint8_t *p, size_t n, uint64_t seed,
+                                                              uint64_t pos)
+{
+    uint8_t now[256], want[256];
+    if (n > sizeof now) n = sizeof now;
+    const volatile uint8_t *v = p;
+    for (size_t i = 0; i < n; i++) now[i] = v[i];
+    hx_fill(want, n, seed, pos);
+    return memcmp(now, want, n) != 0;
+}
+
 /* -------------------------------------------------------------- bootstrap */
 
 static void wait_fd(int fd, short ev, uint64_t deadline, const char *what)
@@ -258,7 +293,7 @@ static void wait_fd(int fd, short ev, uint64_t deadline, const char *what)
 static void write_all(int fd, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
-    uint64_t deadline = hx_now_ms() + 30000;
+    uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(30000);
     while (len) {
         ssize_t r = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -296,7 +331,7 @@ void hx_send(int fd, const void *buf, size_t len)
 
 void *hx_recv(int fd, size_t *len, int timeout_ms)
 {
-    uint64_t deadline = hx_now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(timeout_ms);
     uint8_t hdr[4];
     read_all(fd, hdr, 4, deadline);
     size_t n = (size_t)hdr[0] | (size_t)hdr[1] << 8 | (size_t)hdr[2] << 16 | (size_t)hdr[3] << 24;
@@ -366,7 +401,7 @@ int hx_rendezvous_server(const char *dir, int timeout_ms)
     HX_CHECK(l >= 0, "socket: %s", strerror(errno));
     HX_CHECK(bind(l, (struct sockaddr *)&a, sizeof a) == 0, "bind %s: %s", a.sun_path, strerror(errno));
     HX_CHECK(listen(l, 4) == 0, "listen: %s", strerror(errno));
-    wait_fd(l, POLLIN, hx_now_ms() + (uint64_t)timeout_ms, "accept the rendezvous client");
+    wait_fd(l, POLLIN, hx_now_ms() + (uint64_t)HX_MS(timeout_ms), "accept the rendezvous client");
     int fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
     HX_CHECK(fd >= 0, "accept: %s", strerror(errno));
     close(l);
@@ -378,7 +413,7 @@ int hx_rendezvous_client(const char *dir, int timeout_ms)
 {
     struct sockaddr_un a;
     sock_path(dir, &a);
-    uint64_t deadline = hx_now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(timeout_ms);
     for (;;) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         HX_CHECK(fd >= 0, "socket: %s", strerror(errno));
@@ -410,7 +445,7 @@ pid_t hx_spawn(const char *role, int watchdog_s, hx_child_fn fn, void *arg)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != ppid) _exit(4);
         hx_set_role(role);
-        alarm((unsigned)watchdog_s);
+        alarm((unsigned)(watchdog_s * hx_time_scale()));
         int rc = fn(arg);
         fflush(stdout);
         fflush(stderr);
@@ -435,7 +470,7 @@ static void child_status_ok(pid_t pid, int status);
 
 static int wait_child(pid_t pid, int timeout_ms, int *status)
 {
-    uint64_t deadline = hx_now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(timeout_ms);
     for (;;) {
         pid_t r = waitpid(pid, status, WNOHANG);
         if (r == pid) {
@@ -473,7 +508,7 @@ static void child_status_ok(pid_t pid, int status)
 
 void hx_wait_all(const pid_t *pids, int n, int timeout_ms)
 {
-    uint64_t deadline = hx_now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(timeout_ms);
     int left = n;
     int done[HX_MAX_CHILDREN] = {0};
     HX_CHECK(n <= HX_MAX_CHILDREN, "too many children");
@@ -504,7 +539,7 @@ void hx_wait_all(const pid_t *pids, int n, int timeout_ms)
 
 void hx_expect_str_watch(int fd, const char *want, const pid_t *pids, int n, int timeout_ms)
 {
-    uint64_t deadline = hx_now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(timeout_ms);
     while (!hx_poll_readable(fd, 10)) {
         for (int i = 0; i < n; i++) {
             siginfo_t si;
@@ -549,7 +584,7 @@ tcpx_session *hx_session_ex(const hx_sess_opts *o)
     snprintf(cfg.bind_addr, sizeof cfg.bind_addr, "%s", o->bind ? o->bind : "127.0.0.1");
     snprintf(cfg.name, sizeof cfg.name, "%s", o->name);
     if (o->chunk) cfg.chunk_bytes = o->chunk;
-    cfg.connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 5000;
+    cfg.connect_timeout_ms = HX_MS(o->connect_timeout_ms ? o->connect_timeout_ms : 5000);
     cfg.peer_timeout_ms = o->peer_timeout_ms ? o->peer_timeout_ms : 5000;
     tcpx_session *s = NULL;
     tcpx_status st = tcpx_session_create(&cfg, &s);
@@ -644,6 +679,7 @@ tcpx_status hx_wait_timed(tcpx_xfer *x, int timeout_ms, uint64_t *ms)
 void hx_wait_ok_at(const char *file, int line, tcpx_xfer *x, int timeout_ms, const char *what)
 {
     uint64_t ms;
+    timeout_ms = HX_MS(timeout_ms);
     tcpx_status st = hx_wait_timed(x, timeout_ms, &ms);
     if (st != TCPX_OK)
         hx_fail_at(file, line, "%s: tcpx_xfer_wait returned %s after %" PRIu64 " ms (limit %d ms): %s", what,

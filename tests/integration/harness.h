@@ -63,6 +63,13 @@ void hx_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
             HX_FAIL("%s returned %s but tcpx_last_error() is empty", #call, tcpx_strerror(want)); \
     } while (0)
 
+/* Slow builds (sanitizers) stretch every deadline and latency slack by
+ * this factor: env HX_TIME_SCALE, else 4 under TSan, 2 under ASan, else 1.
+ * The harness applies it to its own deadlines (waits, bootstrap, children,
+ * watchdogs); tests wrap their latency bounds in HX_MS(). */
+int hx_time_scale(void);
+#define HX_MS(ms) ((ms) * hx_time_scale())
+
 uint64_t hx_now_ms(void);
 void hx_sleep_ms(int ms);
 
@@ -88,6 +95,12 @@ size_t hx_verify(const void *buf, size_t len, uint64_t seed, uint64_t pos);
     hx_check_pattern_at(__FILE__, __LINE__, what, buf, len, seed, pos)
 void hx_check_pattern_at(const char *file, int line, const char *what, const void *buf, size_t len,
                          uint64_t seed, uint64_t pos);
+
+/* 1 if the first n (<= 256) bytes at p no longer hold pattern(seed, pos):
+ * used to see a receive's first bytes land while the transport's threads
+ * are still writing the buffer (a deliberate, benign race: not instrumented
+ * by TSan). */
+int hx_landed(const uint8_t *p, size_t n, uint64_t seed, uint64_t pos);
 
 /* -------------------------------------------------------------- bootstrap */
 
@@ -135,7 +148,7 @@ typedef struct hx_sess_opts {
     int channels;                /* 0 = 4 */
     size_t chunk;                /* 0 = library default */
     const char *bind;            /* NULL = "127.0.0.1" */
-    int connect_timeout_ms;      /* 0 = 5000 */
+    int connect_timeout_ms;      /* 0 = 5000; times hx_time_scale() */
     int peer_timeout_ms;         /* 0 = 5000 */
 } hx_sess_opts;
 

@@ -24,7 +24,7 @@
 
 #define MiB (1024u * 1024u)
 #define REGION (72u * MiB)
-#define T_WAIT 60000
+#define T_WAIT 30000
 
 typedef struct msgset {
     size_t n;
@@ -363,8 +363,8 @@ int main(void)
     hx_pair(fds);
     pid_t pb = hx_spawn("B", 100, child, (void *)(intptr_t)fds[1]);
     pid_t pa = hx_spawn("A", 100, child, (void *)(intptr_t)fds[0]);
-    hx_wait_ok(pa, 105000);
-    hx_wait_ok(pb, 10000);
+    pid_t both[2] = {pa, pb};
+    hx_wait_all(both, 2, 105000);
     hx_log("PASS");
     return 0;
 }

@@ -83,16 +83,16 @@ static void part1(ctx *c)
         uint64_t t0 = hx_now_ms();
         HX_OK(tcpx_session_disconnect(c->s, "B"));
         uint64_t ms = hx_now_ms() - t0;
-        HX_CHECK(ms <= 2000, "part 1: tcpx_session_disconnect took %" PRIu64 " ms", ms);
+        HX_CHECK(ms <= (uint64_t)HX_MS(2000), "part 1: tcpx_session_disconnect took %" PRIu64 " ms", ms);
         hx_send_u64(c->fd, t0);
-        expect_peer_err(xr, 10000, 2000, "part 1: A's pending receive after A disconnected B");
-        expect_peer_err(xs, 10000, 2000, "part 1: A's pending send after A disconnected B");
+        expect_peer_err(xr, HX_MS(10000), HX_MS(2000), "part 1: A's pending receive after A disconnected B");
+        expect_peer_err(xs, HX_MS(10000), HX_MS(2000), "part 1: A's pending send after A disconnected B");
     } else {
         uint64_t t_disc = hx_recv_u64(c->fd, 30000);
-        expect_peer_err(xr, 20000, PEER_TIMEOUT_MS + 2000, "part 1: B's pending receive after A disconnected");
-        expect_peer_err(xs, 20000, PEER_TIMEOUT_MS + 2000, "part 1: B's pending send after A disconnected");
+        expect_peer_err(xr, HX_MS(20000), PEER_TIMEOUT_MS + HX_MS(2000), "part 1: B's pending receive after A disconnected");
+        expect_peer_err(xs, HX_MS(20000), PEER_TIMEOUT_MS + HX_MS(2000), "part 1: B's pending send after A disconnected");
         uint64_t lat = hx_now_ms() - t_disc;
-        HX_CHECK(lat <= PEER_TIMEOUT_MS + 3000, "part 1: B learned of the disconnect after %" PRIu64 " ms", lat);
+        HX_CHECK(lat <= (uint64_t)(PEER_TIMEOUT_MS + HX_MS(3000)), "part 1: B learned of the disconnect after %" PRIu64 " ms", lat);
         hx_log("part 1: B's ops failed %" PRIu64 " ms after A disconnected", lat);
     }
     HX_CHECK(tcpx_xfer_test(xr) == TCPX_ERR_PEER, "part 1: test() after the failure is not TCPX_ERR_PEER");
@@ -127,9 +127,7 @@ static void part_mid(ctx *c, int a_disconnects)
         hx_send_str(c->fd, "posted");
     }
     /* the receiver watches for bytes, the sender for the receiver's word */
-    uint64_t deadline = hx_now_ms() + 30000;
-    uint8_t g[64], now[64];
-    hx_fill(g, 64, guard, 0);
+    uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(30000);
     tcpx_status early = TCPX_IN_PROGRESS; /* sender: a failure seen right after B's word */
     for (;;) {
         tcpx_status st = tcpx_xfer_test(x);
@@ -149,9 +147,7 @@ static void part_mid(ctx *c, int a_disconnects)
         } else {
             HX_CHECK(st == TCPX_IN_PROGRESS, "%s: receive reported %s before the disconnect", what,
                      tcpx_strerror(st));
-            const volatile uint8_t *v = r.ptr;
-            for (int i = 0; i < 64; i++) now[i] = v[i];
-            if (memcmp(now, g, 64)) {
+            if (hx_landed(r.ptr, 64, guard, 0)) {
                 hx_send_str(c->fd, "moving");
                 break;
             }
@@ -163,12 +159,12 @@ static void part_mid(ctx *c, int a_disconnects)
         HX_CHECK(st == TCPX_IN_PROGRESS, "%s: transfer finished (%s) before the disconnect", what, tcpx_strerror(st));
         uint64_t t0 = hx_now_ms();
         HX_OK(tcpx_session_disconnect(c->s, c->peer));
-        HX_CHECK(hx_now_ms() - t0 <= PEER_TIMEOUT_MS + 2000, "%s: disconnect took %" PRIu64 " ms", what,
+        HX_CHECK(hx_now_ms() - t0 <= (uint64_t)(PEER_TIMEOUT_MS + HX_MS(2000)), "%s: disconnect took %" PRIu64 " ms", what,
                  hx_now_ms() - t0);
-        expect_peer_err(x, 10000, 2000, what);
+        expect_peer_err(x, HX_MS(10000), HX_MS(2000), what);
     } else {
         uint64_t ms = 0;
-        tcpx_status st = early != TCPX_IN_PROGRESS ? early : hx_wait_timed(x, 20000, &ms);
+        tcpx_status st = early != TCPX_IN_PROGRESS ? early : hx_wait_timed(x, HX_MS(20000), &ms);
         if (st == TCPX_OK && !c->is_a) {
             hx_log("%s: note: every byte had arrived before the disconnect", what);
             HX_CHECK_PATTERN(what, r.ptr, BIG, hx_mix(hx_seed, 77), 0);
@@ -176,7 +172,7 @@ static void part_mid(ctx *c, int a_disconnects)
             HX_CHECK(st == TCPX_ERR_PEER, "%s: the peer's pending %s ended with %s after %" PRIu64
                      " ms, expected TCPX_ERR_PEER: %s",
                      what, c->is_a ? "send" : "receive", tcpx_strerror(st), ms, tcpx_last_error());
-            HX_CHECK(ms <= PEER_TIMEOUT_MS + 3000, "%s: TCPX_ERR_PEER after %" PRIu64 " ms", what, ms);
+            HX_CHECK(ms <= (uint64_t)(PEER_TIMEOUT_MS + HX_MS(3000)), "%s: TCPX_ERR_PEER after %" PRIu64 " ms", what, ms);
         }
     }
     tcpx_xfer_release(x);

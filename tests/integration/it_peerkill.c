@@ -24,7 +24,7 @@
 #define MiB (1024u * 1024u)
 #define BIG (256u * MiB)
 #define PEER_TIMEOUT_MS 5000
-#define FAIL_BOUND_MS (PEER_TIMEOUT_MS + 3000)
+#define FAIL_BOUND_MS (PEER_TIMEOUT_MS + HX_MS(3000))
 
 static int fd_ab[2], fd_ad[2], fd_ac[2];
 static int ctl_a[2], ctl_b[2]; /* [0] supervisor, [1] child */
@@ -35,28 +35,18 @@ static tcpx_session *make(const char *name)
     return hx_session_ex(&o);
 }
 
-/* 1 once the first 64 bytes at p differ from the guard pattern. */
-static int bytes_landed(const uint8_t *p, uint64_t guard, uint64_t pos)
-{
-    uint8_t now[64], g[64];
-    const volatile uint8_t *v = p;
-    for (int i = 0; i < 64; i++) now[i] = v[i];
-    hx_fill(g, 64, guard, pos);
-    return memcmp(now, g, 64) != 0;
-}
-
 /* Post nothing more; spin on test() until bytes land, then tell the
  * supervisor. Returns the status of the test that saw them (IN_PROGRESS
  * expected). */
 static tcpx_status watch_and_report(tcpx_xfer *x, const hx_region *r, uint64_t guard, int ctl, const char *what)
 {
-    uint64_t deadline = hx_now_ms() + 30000;
+    uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(30000);
     for (;;) {
         tcpx_status st = tcpx_xfer_test(x);
         if (st != TCPX_IN_PROGRESS && st != TCPX_OK)
             HX_FAIL("%s: the transfer failed with %s before anyone was killed: %s", what, tcpx_strerror(st),
                     tcpx_last_error());
-        if (bytes_landed(r->ptr, guard, 0)) {
+        if (hx_landed(r->ptr, 64, guard, 0)) {
             if (st == TCPX_OK) HX_FAIL("%s: the 256 MiB transfer completed before it could be interrupted", what);
             hx_send_str(ctl, "moving");
             return st;
@@ -69,16 +59,16 @@ static tcpx_status watch_and_report(tcpx_xfer *x, const hx_region *r, uint64_t g
 static void expect_killed_peer(tcpx_xfer *x, const char *what)
 {
     uint64_t ms;
-    tcpx_status st = hx_wait_timed(x, 30000, &ms);
+    tcpx_status st = hx_wait_timed(x, HX_MS(30000), &ms);
     uint64_t fail_at = hx_now_ms();
     uint64_t kill_at = hx_recv_u64(ctl_a[1], 30000);
     if (st == TCPX_OK) HX_FAIL("%s: tcpx_xfer_wait returned TCPX_OK although the peer was SIGKILLed mid-transfer", what);
     HX_CHECK(st == TCPX_ERR_PEER || st == TCPX_ERR_TIMEOUT, "%s: tcpx_xfer_wait returned %s, expected TCPX_ERR_PEER: %s",
              what, tcpx_strerror(st), tcpx_last_error());
     uint64_t lat = fail_at > kill_at ? fail_at - kill_at : 0;
-    HX_CHECK(!(st == TCPX_ERR_TIMEOUT && ms >= 29000),
+    HX_CHECK(!(st == TCPX_ERR_TIMEOUT && ms >= (uint64_t)HX_MS(29000)),
              "%s: tcpx_xfer_wait hit its own 30 s deadline: the dead peer was never detected", what);
-    HX_CHECK(lat <= FAIL_BOUND_MS, "%s: failure reported %" PRIu64 " ms after the kill (bound %d ms)", what, lat,
+    HX_CHECK(lat <= (uint64_t)FAIL_BOUND_MS, "%s: failure reported %" PRIu64 " ms after the kill (bound %d ms)", what, lat,
              FAIL_BOUND_MS);
     hx_log("%s: %s %" PRIu64 " ms after the kill (%s)", what, tcpx_strerror(st), lat, tcpx_last_error());
     st = tcpx_xfer_test(x);
@@ -86,7 +76,7 @@ static void expect_killed_peer(tcpx_xfer *x, const char *what)
              tcpx_strerror(st));
     uint64_t t0 = hx_now_ms();
     tcpx_xfer_release(x);
-    HX_CHECK(hx_now_ms() - t0 <= FAIL_BOUND_MS, "%s: releasing the failed transfer took %" PRIu64 " ms", what,
+    HX_CHECK(hx_now_ms() - t0 <= (uint64_t)FAIL_BOUND_MS, "%s: releasing the failed transfer took %" PRIu64 " ms", what,
              hx_now_ms() - t0);
 }
 
@@ -136,6 +126,7 @@ static int proc_a(void *arg)
     HX_CHECK(tcpx_session_peer_status(s, "B") != TCPX_OK, "B came back to life");
 
     /* part 3: a healthy peer */
+    hx_send_str(fd_ac[0], "go");
     hx_connect_to(s, "C", fd_ac[0]);
     const size_t size = 16 * MiB + 5;
     uint64_t sseed = hx_mix(hx_seed, 31), rseed = hx_mix(hx_seed, 32);
@@ -218,6 +209,7 @@ static int proc_c(void *arg) /* healthy */
     hx_region_init(s, &snd, size, hx_mix(hx_seed, 0xC0));
     hx_region_init(s, &rcv, size + 2, guard);
     hx_fill(snd.ptr, size, hx_mix(hx_seed, 32), 0);
+    hx_expect_str(fd_ac[1], "go", 60000);
     hx_accept_from(s, "A", fd_ac[1]);
     tcpx_xfer *x;
     HX_OK(tcpx_xfer_create(s, "A", &x));

@@ -7,8 +7,10 @@
  *      not get the withdrawn bytes (its wait times out), then matches A's
  *      next send of the tag (inline and chunked sizes).
  *   c. race: B's receive is posted, A posts the matching send and releases it
- *      at once: B gets either all bytes, TCPX_ERR_PEER, or nothing (then a
- *      resend matches) - never a hang or wrong bytes.
+ *      at once: B gets either all bytes or TCPX_ERR_PEER, or its receive
+ *      stays pending until A progresses again (A then sends the tag again:
+ *      B's receive gets the new bytes, or TCPX_ERR_PEER and a fresh receive
+ *      gets them) - never a hang or wrong bytes.
  *   d. A releases a 128 MiB send while its bytes are moving: bounded; B's
  *      receive completes with every byte; the connection stays usable.
  *   e. B releases a 128 MiB receive while bytes are moving: bounded; after it
@@ -69,7 +71,7 @@ static void case_a(ctx *c, size_t size, uint64_t tag)
         HX_OK(tcpx_xfer_post_recv(x, c->rcv.id, 100, size, tag));
         hx_progress_for(c->s, 50);
         HX_CHECK(tcpx_xfer_test(x) == TCPX_IN_PROGRESS, "%s: unmatched receive not in progress", what);
-        release_bounded(x, 1000, "releasing an unmatched receive");
+        release_bounded(x, HX_MS(1000), "releasing an unmatched receive");
         hx_send_str(c->fd, "released");
         HX_OK(tcpx_xfer_create(c->s, c->peer, &x));
         HX_OK(tcpx_xfer_post_recv(x, c->rcv.id, 5000 + size, size, tag));
@@ -101,7 +103,7 @@ static void case_b(ctx *c, size_t size, uint64_t tag)
         HX_OK(tcpx_xfer_post_send(x, c->snd.id, 10, size, tag));
         hx_progress_for(c->s, 50); /* the announcement reaches B */
         HX_CHECK(tcpx_xfer_test(x) == TCPX_IN_PROGRESS, "%s: unreceived send not in progress", what);
-        release_bounded(x, 1000, "releasing an unreceived send");
+        release_bounded(x, HX_MS(1000), "releasing an unreceived send");
         hx_send_str(c->fd, "released");
         hx_expect_str(c->fd, "send again", 30000);
         hx_fill(c->snd.ptr + 10 + size, size, new_seed, 0);
@@ -146,7 +148,7 @@ static void case_c(ctx *c, size_t size, uint64_t tag)
         hx_fill(c->snd.ptr, size, seed, 0);
         HX_OK(tcpx_xfer_create(c->s, c->peer, &x));
         HX_OK(tcpx_xfer_post_send(x, c->snd.id, 0, size, tag));
-        release_bounded(x, PEER_TIMEOUT_MS + 2000, "releasing a just-posted send");
+        release_bounded(x, PEER_TIMEOUT_MS + HX_MS(2000), "releasing a just-posted send");
         char *outcome = hx_recv(c->fd, NULL, 30000);
         if (!strcmp(outcome, "resend")) {
             hx_fill(c->snd.ptr, size, seed2, 0);
@@ -161,7 +163,7 @@ static void case_c(ctx *c, size_t size, uint64_t tag)
         HX_OK(tcpx_xfer_post_recv(x, c->rcv.id, 64, size, tag));
         hx_send_str(c->fd, "posted");
         uint64_t ms;
-        tcpx_status st = hx_wait_timed(x, 2000, &ms);
+        tcpx_status st = hx_wait_timed(x, HX_MS(2000), &ms);
         if (st == TCPX_OK) {
             expect_recv(c, 64, size, seed, what);
             hx_send_str(c->fd, "done");
@@ -180,14 +182,14 @@ static void case_c(ctx *c, size_t size, uint64_t tag)
             HX_CHECK(st == TCPX_ERR_TIMEOUT, "%s: receive ended with %s: %s", what, tcpx_strerror(st),
                      tcpx_last_error());
             hx_send_str(c->fd, "resend");
-            tcpx_status st2 = hx_wait_timed(x, 30000, &ms);
+            tcpx_status st2 = hx_wait_timed(x, HX_MS(30000), &ms);
             if (st2 == TCPX_ERR_PEER) {
                 hx_log("%s: the receive had matched the withdrawn send: TCPX_ERR_PEER once A progressed", what);
                 tcpx_xfer_release(x);
                 hx_fill(c->rcv.ptr + 64, size, c->guard, 64);
                 HX_OK(tcpx_xfer_create(c->s, c->peer, &x));
                 HX_OK(tcpx_xfer_post_recv(x, c->rcv.id, 64, size, tag));
-                st2 = hx_wait_timed(x, 30000, &ms);
+                st2 = hx_wait_timed(x, HX_MS(30000), &ms);
             } else {
                 hx_log("%s: the send never reached B; the resend matched", what);
             }
@@ -204,16 +206,12 @@ static void case_c(ctx *c, size_t size, uint64_t tag)
 /* spin on test() until bytes appear at p (or the bootstrap says so) */
 static void wait_landed(tcpx_xfer *x, const uint8_t *p, uint64_t guard, uint64_t pos, const char *what)
 {
-    uint64_t deadline = hx_now_ms() + 30000;
-    uint8_t g[64], now[64];
-    hx_fill(g, 64, guard, pos);
+    uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(30000);
     for (;;) {
         tcpx_status st = tcpx_xfer_test(x);
         HX_CHECK(st == TCPX_IN_PROGRESS, "%s: the transfer reported %s before it could be released mid-flight", what,
                  tcpx_strerror(st));
-        const volatile uint8_t *v = p;
-        for (int i = 0; i < 64; i++) now[i] = v[i];
-        if (memcmp(now, g, 64)) return;
+        if (hx_landed(p, 64, guard, pos)) return;
         HX_CHECK(hx_now_ms() < deadline, "%s: no byte arrived in 30 s", what);
     }
 }
@@ -243,14 +241,14 @@ static void case_d(ctx *c)
         hx_fill(c->snd.ptr, BIG, seed, 0);
         hx_expect_str(c->fd, "posted", 30000);
         HX_OK(tcpx_xfer_post_send(x, c->snd.id, 0, BIG, 400));
-        uint64_t deadline = hx_now_ms() + 30000;
+        uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(30000);
         while (!hx_poll_readable(c->fd, 0)) {
             tcpx_status st = tcpx_xfer_test(x);
             HX_CHECK(st == TCPX_IN_PROGRESS, "%s: send reported %s before release", what, tcpx_strerror(st));
             HX_CHECK(hx_now_ms() < deadline, "%s: B never saw bytes", what);
         }
         hx_expect_str(c->fd, "moving", 1000);
-        release_bounded(x, PEER_TIMEOUT_MS + 2000, what);
+        release_bounded(x, PEER_TIMEOUT_MS + HX_MS(2000), what);
         hx_log("%s: release returned", what);
     } else {
         HX_OK(tcpx_xfer_post_recv(x, c->rcv.id, 0, BIG, 400));
@@ -258,7 +256,7 @@ static void case_d(ctx *c)
         wait_landed(x, c->rcv.ptr, c->guard, 0, what);
         hx_send_str(c->fd, "moving");
         uint64_t ms;
-        tcpx_status st = hx_wait_timed(x, 30000, &ms);
+        tcpx_status st = hx_wait_timed(x, HX_MS(30000), &ms);
         HX_CHECK(st == TCPX_OK,
                  "%s: the receive ended with %s after %" PRIu64 " ms; expected the in-flight send to be finished "
                  "by the release (\"operations with bytes in flight are finished first\"): %s",
@@ -284,7 +282,7 @@ static void case_e(ctx *c)
         hx_expect_str(c->fd, "posted", 30000);
         HX_OK(tcpx_xfer_post_send(x, c->snd.id, 0, BIG, 500));
         uint64_t ms;
-        tcpx_status st = hx_wait_timed(x, 30000, &ms);
+        tcpx_status st = hx_wait_timed(x, HX_MS(30000), &ms);
         HX_CHECK(st == TCPX_OK,
                  "%s: the send ended with %s after %" PRIu64 " ms; expected the receiver's release to finish the "
                  "in-flight receive: %s",
@@ -294,7 +292,7 @@ static void case_e(ctx *c)
         HX_OK(tcpx_xfer_post_recv(x, c->rcv.id, 0, BIG, 500));
         hx_send_str(c->fd, "posted");
         wait_landed(x, c->rcv.ptr, c->guard, 0, what);
-        release_bounded(x, PEER_TIMEOUT_MS + 2000, what);
+        release_bounded(x, PEER_TIMEOUT_MS + HX_MS(2000), what);
         /* after release: nothing may write into the region */
         hx_fill(c->rcv.ptr, BIG, c->guard, 0);
         hx_progress_for(c->s, 300);

@@ -1,7 +1,10 @@
 #!/bin/sh
 # netns.sh - two "hosts" in network namespaces joined by a veth pair.
 #
-#   netns.sh /path/to/it_transfers
+#   netns.sh /path/to/it_transfers [time-scale]
+#
+# time-scale (default 1) stretches the per-run timeout for slow
+# (sanitizer) builds; it is passed on to the programs as HX_TIME_SCALE.
 #
 # Creates namespaces tcpxA<pid> (198.18.0.2/24) and tcpxB<pid> (198.18.0.1/24)
 # - addresses from the benchmarking range 198.18.0.0/15 only - joined by a
@@ -12,7 +15,10 @@
 # Exit 77 (skip) when namespaces cannot be made here.
 set -u
 
-BIN=${1:?usage: netns.sh /path/to/it_transfers}
+BIN=${1:?usage: netns.sh /path/to/it_transfers [time-scale]}
+SCALE=${2:-1}
+RUN_TIMEOUT=$((90 * SCALE))
+export HX_TIME_SCALE="$SCALE"
 NS_A=tcpxA$$
 NS_B=tcpxB$$
 VA=txa$$
@@ -84,10 +90,10 @@ for cfg in "1 65536 --small" "4 0" "8 65536 --small" "2 16384 --small"; do
     n=$((n + 1))
     rd="$DIR/r$n"
     mkdir -p "$rd"
-    ip netns exec "$NS_B" timeout -s KILL 90 "$BIN" --role B --bind "$ADDR_B" --rendezvous "$rd" \
+    ip netns exec "$NS_B" timeout -s KILL "$RUN_TIMEOUT" "$BIN" --role B --bind "$ADDR_B" --rendezvous "$rd" \
         --seed "$SEED" --channels "$ch" --chunk "$chunk" "$@" &
     pb=$!
-    ip netns exec "$NS_A" timeout -s KILL 90 "$BIN" --role A --bind "$ADDR_A" --rendezvous "$rd" \
+    ip netns exec "$NS_A" timeout -s KILL "$RUN_TIMEOUT" "$BIN" --role A --bind "$ADDR_A" --rendezvous "$rd" \
         --seed "$SEED" --channels "$ch" --chunk "$chunk" "$@" &
     pa=$!
     PIDS="$pa $pb"
@@ -98,7 +104,7 @@ for cfg in "1 65536 --small" "4 0" "8 65536 --small" "2 16384 --small"; do
     PIDS=
     if [ $ra -ne 0 ] || [ $rb -ne 0 ]; then
         echo "FAIL: netns run channels=$ch chunk=$chunk $*: side A exit $ra, side B exit $rb" \
-             "(137 = killed by the 90 s timeout); HX_SEED=$SEED"
+             "(137 = killed by the ${RUN_TIMEOUT} s timeout); HX_SEED=$SEED"
         fail=1
     else
         echo "ok: netns run channels=$ch chunk=$chunk $*"
