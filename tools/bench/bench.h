@@ -45,6 +45,7 @@ typedef struct bench_opts {
     uint64_t seed;
     int seed_given;
     size_t max_slot_bytes; /* cap on inflight * size per process */
+    size_t ceiling_ws;     /* ceiling working set; 0 = as the benchmark's buffers */
 } bench_opts;
 
 /* Parse argv into o. Prints usage and returns -1 on a bad argument, 1 after
@@ -117,10 +118,14 @@ size_t bench_mem_verify_random(const bench_mem *m, size_t off, size_t n, uint64_
 /* ------------------------------------------------------------- ceiling */
 
 /* Raw TCP between the two processes, `streams` connections, one thread per
- * stream on each side. The receiver listens on 127.0.0.1 and reports the
- * bytes it read; the sender writes for `seconds` and returns GB/s. */
-void bench_ceiling_recv(int boot, int streams);
-double bench_ceiling_send(int boot, int streams, double seconds);
+ * stream on each side, walking through `working_set` bytes of buffers. The
+ * receiver listens on 127.0.0.1 and reports the bytes it read; the sender
+ * writes for `seconds` and returns GB/s. */
+void bench_ceiling_recv(int boot, int streams, size_t working_set);
+double bench_ceiling_send(int boot, int streams, double seconds, size_t working_set);
+/* The ceiling's working set: the benchmark's largest buffers (inflight x
+ * largest size, capped by --max-mem). */
+size_t bench_ceiling_working_set(const bench_opts *o);
 
 /* ------------------------------------------------------------- transfers */
 

@@ -24,6 +24,8 @@ static void usage(FILE *f, const char *argv0)
             "  --time SECONDS     timed duration per size with --iters auto        [2]\n"
             "  --ceiling-time S   duration of the raw TCP measurement              [2]\n"
             "  --no-ceiling       skip the raw TCP measurement\n"
+            "  --ceiling-ws BYTES buffer memory the raw TCP streams walk through\n"
+            "                     [inflight x largest size, capped by --max-mem]\n"
             "  --mem KIND[,KIND]  memory of the buffers, a table per kind: %s    [host]\n"
             "  --gpu              same as --mem cuda,host (GPU table, host table beside it)\n"
             "  --send-gpu N       sender's CUDA device                             [0]\n"
@@ -153,7 +155,7 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
     o->max_slot_bytes = 1ull << 30;
 
     enum { O_SIZES = 256, O_CHANNELS, O_ITERS, O_INFLIGHT, O_CHUNK, O_TIME, O_CTIME, O_NOCEIL, O_MEM, O_SEED,
-           O_MAXMEM, O_CSV, O_GPU, O_SENDGPU, O_RECVGPU };
+           O_MAXMEM, O_CSV, O_GPU, O_SENDGPU, O_RECVGPU, O_CEILWS };
     static const struct option longopts[] = {
         {"sizes", required_argument, 0, O_SIZES},       {"channels", required_argument, 0, O_CHANNELS},
         {"iters", required_argument, 0, O_ITERS},       {"inflight", required_argument, 0, O_INFLIGHT},
@@ -162,7 +164,8 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
         {"mem", required_argument, 0, O_MEM},           {"seed", required_argument, 0, O_SEED},
         {"max-mem", required_argument, 0, O_MAXMEM},    {"csv", no_argument, 0, O_CSV},
         {"gpu", no_argument, 0, O_GPU},                 {"send-gpu", required_argument, 0, O_SENDGPU},
-        {"recv-gpu", required_argument, 0, O_RECVGPU},  {"help", no_argument, 0, 'h'},
+        {"recv-gpu", required_argument, 0, O_RECVGPU},  {"ceiling-ws", required_argument, 0, O_CEILWS},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *argv0 = argv[0];
@@ -202,6 +205,9 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
             if (parse_mems(optarg, o)) bad = "--mem: unknown memory kind";
             break;
         case O_GPU: parse_mems("cuda,host", o); break;
+        case O_CEILWS:
+            if (!(o->ceiling_ws = bench_parse_size(optarg))) bad = "--ceiling-ws wants a size like 1M";
+            break;
         case O_SENDGPU:
             if (parse_long(optarg, 0, 1023, &v)) bad = "--send-gpu wants a device number";
             else o->send_gpu = (int)v;

@@ -1,8 +1,11 @@
 /* bench_ceiling.c - raw TCP throughput over loopback between the two
  * benchmark processes: `streams` connections, a thread per stream on each
- * side, 1 MiB write()s for a fixed time, read() into a 1 MiB buffer until
- * EOF. The rate is the bytes the receiver read over the time from the
- * sender's start to the receiver's report that every stream hit EOF. */
+ * side, 1 MiB write()s for a fixed time, read()s until EOF. Each side walks
+ * through buffers as large as the benchmark's own (the working set, split
+ * over the streams), so the ceiling pays the same memory traffic as the
+ * library does instead of copying one cache-hot megabyte. The rate is the
+ * bytes the receiver read over the time from the sender's start to the
+ * receiver's report that every stream hit EOF. */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,37 +29,52 @@ typedef struct stream {
     double until;          /* sender: stop writing at this time */
     uint64_t bytes;
     int err;
-    const uint8_t *src;    /* sender: data to write */
+    uint8_t *buf;          /* this stream's slice of the working set */
+    size_t len;            /* a multiple of IO_BYTES */
 } stream;
+
+/* The working set, page-backed up front, one slice per stream. */
+static uint8_t *slices(stream *ss, int streams, size_t working_set)
+{
+    size_t per = working_set / (size_t)streams / IO_BYTES * IO_BYTES;
+    if (per < IO_BYTES) per = IO_BYTES;
+    uint8_t *m = mmap(NULL, per * (size_t)streams, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                      -1, 0);
+    if (m == MAP_FAILED) bench_die("ceiling: cannot map %zu bytes", per * (size_t)streams);
+    bench_random_fill(0xCE11, 0, m, per * (size_t)streams);
+    for (int i = 0; i < streams; i++) {
+        ss[i].buf = m + per * (size_t)i;
+        ss[i].len = per;
+    }
+    return m;
+}
 
 static void *recv_thread(void *arg)
 {
     stream *st = arg;
-    uint8_t *buf = malloc(IO_BYTES);
-    if (!buf) {
-        st->err = ENOMEM;
-        return NULL;
-    }
+    size_t pos = 0;
     for (;;) {
-        ssize_t r = read(st->fd, buf, IO_BYTES);
-        if (r > 0) st->bytes += (uint64_t)r;
-        else if (r == 0) break;
+        size_t n = IO_BYTES - pos % IO_BYTES;
+        ssize_t r = read(st->fd, st->buf + pos, n);
+        if (r > 0) {
+            st->bytes += (uint64_t)r;
+            pos = (pos + (size_t)r) % st->len;
+        } else if (r == 0) break;
         else if (errno != EINTR) {
             st->err = errno;
             break;
         }
     }
-    free(buf);
     return NULL;
 }
 
 static void *send_thread(void *arg)
 {
     stream *st = arg;
-    while (bench_now() < st->until) {
+    for (size_t base = 0; bench_now() < st->until; base = (base + IO_BYTES) % st->len) {
         size_t off = 0;
         while (off < IO_BYTES) {
-            ssize_t w = write(st->fd, st->src + off, IO_BYTES - off);
+            ssize_t w = write(st->fd, st->buf + base + off, IO_BYTES - off);
             if (w > 0) {
                 off += (size_t)w;
                 st->bytes += (uint64_t)w;
@@ -69,7 +88,7 @@ static void *send_thread(void *arg)
     return NULL;
 }
 
-void bench_ceiling_recv(int boot, int streams)
+void bench_ceiling_recv(int boot, int streams, size_t working_set)
 {
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (lfd < 0) bench_die("ceiling: socket: %s", strerror(errno));
@@ -90,6 +109,7 @@ void bench_ceiling_recv(int boot, int streams)
         if (ss[i].fd < 0) bench_die("ceiling: accept: %s", strerror(errno));
     }
     close(lfd);
+    uint8_t *ws = slices(ss, streams, working_set);
     for (int i = 0; i < streams; i++)
         if (pthread_create(&ss[i].thread, NULL, recv_thread, &ss[i])) bench_die("ceiling: pthread_create");
     uint64_t total = 0;
@@ -99,18 +119,17 @@ void bench_ceiling_recv(int boot, int streams)
         total += ss[i].bytes;
         close(ss[i].fd);
     }
+    munmap(ws, ss[0].len * (size_t)streams);
     free(ss);
     boot_send_u64(boot, total);
 }
 
-double bench_ceiling_send(int boot, int streams, double seconds)
+double bench_ceiling_send(int boot, int streams, double seconds, size_t working_set)
 {
     uint16_t port = (uint16_t)boot_recv_u64(boot);
-    uint8_t *src = malloc(IO_BYTES);
-    if (!src) bench_die("ceiling: out of memory");
-    bench_random_fill(0xCE11, 0, src, IO_BYTES);
-
     stream *ss = calloc((size_t)streams, sizeof *ss);
+    if (!ss) bench_die("ceiling: out of memory");
+    uint8_t *ws = slices(ss, streams, working_set);
     struct sockaddr_in a = {0};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -119,7 +138,6 @@ double bench_ceiling_send(int boot, int streams, double seconds)
         ss[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (ss[i].fd < 0 || connect(ss[i].fd, (struct sockaddr *)&a, sizeof a))
             bench_die("ceiling: connect to 127.0.0.1:%u: %s", port, strerror(errno));
-        ss[i].src = src;
     }
     double t0 = bench_now();
     for (int i = 0; i < streams; i++) {
@@ -135,9 +153,20 @@ double bench_ceiling_send(int boot, int streams, double seconds)
     uint64_t got = boot_recv_u64(boot);
     double t1 = bench_now();
     for (int i = 0; i < streams; i++) close(ss[i].fd);
+    munmap(ws, ss[0].len * (size_t)streams);
     free(ss);
-    free(src);
     if (got != sent) bench_die("ceiling: sent %llu bytes, receiver read %llu", (unsigned long long)sent,
                                (unsigned long long)got);
     return (double)got / (t1 - t0) / 1e9;
+}
+
+size_t bench_ceiling_working_set(const bench_opts *o)
+{
+    if (o->ceiling_ws) return o->ceiling_ws;
+    size_t max = 0;
+    for (int i = 0; i < o->nsizes; i++)
+        if (o->sizes[i] > max) max = o->sizes[i];
+    size_t ws = max * (size_t)o->inflight;
+    if (ws / (size_t)o->inflight != max || ws > o->max_slot_bytes) ws = o->max_slot_bytes;
+    return ws;
 }

@@ -57,7 +57,7 @@ static tcpx_session *open_session(const bench_opts *o, int gpu, const char *name
 
 static int receiver_main(const bench_opts *o, int boot, int streams)
 {
-    if (o->ceiling) bench_ceiling_recv(boot, streams);
+    if (o->ceiling) bench_ceiling_recv(boot, streams, bench_ceiling_working_set(o));
 
     int gpu = uses_gpu(o) ? pick_recv_gpu(o) : -1;
     boot_send_u64(boot, (uint64_t)(int64_t)gpu);
@@ -137,7 +137,7 @@ static void print_table_header(const bench_opts *o, const bench_mem_ops *mem, in
 static int sender_main(const bench_opts *o, int boot, int streams)
 {
     double ceiling = 0;
-    if (o->ceiling) ceiling = bench_ceiling_send(boot, streams, o->ceiling_seconds);
+    if (o->ceiling) ceiling = bench_ceiling_send(boot, streams, o->ceiling_seconds, bench_ceiling_working_set(o));
 
     int recv_gpu = (int)(int64_t)boot_recv_u64(boot);
     int gpu = uses_gpu(o) ? o->send_gpu : -1;
@@ -182,7 +182,11 @@ static int sender_main(const bench_opts *o, int boot, int streams)
                        "--inflight 1 gives latency\n", o->inflight);
     }
     if (o->ceiling)
-        fprintf(f, "%sraw TCP ceiling (%d stream%s): %.3f GB/s\n", p, streams, streams == 1 ? "" : "s", ceiling);
+    {
+        char ws[32];
+        fprintf(f, "%sraw TCP ceiling (%d stream%s, %s working set): %.3f GB/s\n", p, streams, streams == 1 ? "" : "s",
+                bench_fmt_size(bench_ceiling_working_set(o), ws, sizeof ws), ceiling);
+    }
     else fprintf(f, "%sraw TCP ceiling: not measured (--no-ceiling)\n", p);
     fprintf(f, "%sverify: every message's first/last 8 bytes stamp-checked (%ld messages), %ld messages checked "
                "byte for byte: %s\n",
