@@ -135,7 +135,7 @@ extern "C" tcpx_status tcpx_gpu_fill_random(tcpx_gpu_stream *s, void *dst, size_
     Layout L = layout_of(dst, n);
     uint64_t key = tcpx_random_key(seed);
     uint8_t *p = static_cast<uint8_t *>(dst);
-    unsigned blocks;
+    unsigned blocks = 1;
     if (!(st = grid_for(L, dev, &blocks))) {
         void *args[] = {&p, &L, &key};
         const void *fn = L.shift ? (const void *)fill_kernel<false> : (const void *)fill_kernel<true>;
@@ -155,7 +155,7 @@ extern "C" tcpx_status tcpx_gpu__launch_compare(tcpx_gpu_stream *s, const void *
     uint64_t key = tcpx_random_key(seed);
     const uint8_t *p = static_cast<const uint8_t *>(src);
     unsigned long long *bad = static_cast<unsigned long long *>(d_first_bad);
-    unsigned blocks;
+    unsigned blocks = 1;
     tcpx_status st = grid_for(L, tcpx_gpu_stream_device(s), &blocks);
     if (st) return st;
     void *args[] = {&p, &L, &key, &bad};
