@@ -313,6 +313,8 @@ void unexpected_free_all(tcpx_peer *p);
 void sess_progress_locked(tcpx_session *s);
 void sess_wake(void *arg);
 void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline);
+/* The same for a caller holding s->mu: released while asleep, held again on return. */
+void sess_nap_locked(tcpx_session *s, uint64_t seen, uint64_t deadline);
 uint64_t sess_wake_seq(tcpx_session *s);
 int sess_bg_start(tcpx_session *s);
 void sess_bg_stop(tcpx_session *s);

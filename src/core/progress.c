@@ -35,6 +35,13 @@ uint64_t sess_wake_seq(tcpx_session *s)
  * that never notify are polled: the nap is then short. Also bounded by a few
  * milliseconds so that work that needs no notification (inbound accepts)
  * is still looked at. */
+void sess_nap_locked(tcpx_session *s, uint64_t seen, uint64_t deadline)
+{
+    pthread_mutex_unlock(&s->mu);
+    sess_wait_event(s, seen, deadline);
+    pthread_mutex_lock(&s->mu);
+}
+
 void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
 {
     uint64_t cap = tcpx_now_ns() + (s->notify_supported ? 5000000ull : 50000ull);

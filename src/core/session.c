@@ -198,10 +198,8 @@ static tcpx_status wait_connected(tcpx_session *s, tcpx_peer *p, uint64_t deadli
         if (tcpx_past(deadline))
             return tcpx_set_error(TCPX_ERR_TIMEOUT, "%s %s: not established within %d ms", what, p->name,
                                   s->cfg.connect_timeout_ms);
-        pthread_mutex_unlock(&s->mu);
-        uint64_t nap = tcpx_now_ns() + 1000000ull;
-        sess_wait_event(s, seen, nap < deadline ? nap : deadline);
-        pthread_mutex_lock(&s->mu);
+        /* accepts do not notify: look again within a millisecond */
+        sess_nap_locked(s, seen, tcpx_deadline_ms(1) < deadline ? tcpx_deadline_ms(1) : deadline);
         if (p->state != PEER_CONNECTING)
             return p->err ? p->err : tcpx_set_error(TCPX_ERR_PEER, "%s %s: aborted", what, p->name);
     }
@@ -277,10 +275,8 @@ tcpx_status tcpx_session_accept(tcpx_session *s, const char *peer)
             return tcpx_set_error(TCPX_ERR_TIMEOUT, "accept: peer %s did not connect within %d ms", peer,
                                   s->cfg.connect_timeout_ms);
         }
-        pthread_mutex_unlock(&s->mu);
-        uint64_t nap = tcpx_now_ns() + 1000000ull;
-        sess_wait_event(s, seen, nap < deadline ? nap : deadline);
-        pthread_mutex_lock(&s->mu);
+        /* accepts do not notify: look again within a millisecond */
+        sess_nap_locked(s, seen, tcpx_deadline_ms(1) < deadline ? tcpx_deadline_ms(1) : deadline);
     }
     tcpx_conninfo ci;
     st = tcpx_conninfo_decode(hello->blob, hello->msg.payload_len, &ci);

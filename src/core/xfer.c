@@ -146,9 +146,7 @@ static tcpx_status wait_locked(tcpx_xfer *x, uint64_t deadline)
         tcpx_status st = xfer_state(x);
         if (st != TCPX_IN_PROGRESS) return st;
         if (tcpx_past(deadline)) return TCPX_ERR_TIMEOUT;
-        pthread_mutex_unlock(&s->mu);
-        sess_wait_event(s, seen, deadline);
-        pthread_mutex_lock(&s->mu);
+        sess_nap_locked(s, seen, deadline);
     }
 }
 
@@ -188,9 +186,7 @@ void tcpx_xfer_release(tcpx_xfer *x)
         uint64_t seen = sess_wake_seq(s);
         sess_progress_locked(s);
         if (!moving(x)) break;
-        pthread_mutex_unlock(&s->mu);
-        sess_wait_event(s, seen, deadline);
-        pthread_mutex_lock(&s->mu);
+        sess_nap_locked(s, seen, deadline);
     }
     sess_progress_locked(s); /* puts the withdrawals on the wire */
     /* Withdrawn sends wait for the receiver's verdict on their own; they no
