@@ -55,7 +55,8 @@ static void *recv_thread(void *arg)
     size_t pos = 0;
     for (;;) {
         size_t n = IO_BYTES - pos % IO_BYTES;
-        ssize_t r = read(st->fd, st->buf + pos, n);
+        /* MSG_WAITALL: whole megabytes per call, as the socket transport reads */
+        ssize_t r = recv(st->fd, st->buf + pos, n, MSG_WAITALL);
         if (r > 0) {
             st->bytes += (uint64_t)r;
             pos = (pos + (size_t)r) % st->len;
