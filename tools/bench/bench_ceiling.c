@@ -55,8 +55,7 @@ static void *recv_thread(void *arg)
     size_t pos = 0;
     for (;;) {
         size_t n = IO_BYTES - pos % IO_BYTES;
-        /* MSG_WAITALL: whole megabytes per call, as the socket transport reads */
-        ssize_t r = recv(st->fd, st->buf + pos, n, MSG_WAITALL);
+        ssize_t r = read(st->fd, st->buf + pos, n);
         if (r > 0) {
             st->bytes += (uint64_t)r;
             pos = (pos + (size_t)r) % st->len;
