@@ -97,7 +97,12 @@ void peer_fail(tcpx_peer *p, tcpx_status st, const char *fmt, ...)
     p->err = st;
     int was_ready = p->state == PEER_READY;
     p->state = PEER_FAILED;
-    if (was_ready && !p->local_close) TCPX_WARN("peer %s failed: %s: %s", p->name, tcpx_strerror(st), p->errmsg);
+    /* A peer that goes away with nothing pending is news, not trouble. */
+    if (was_ready && !p->local_close) {
+        if (p->nops) TCPX_WARN("peer %s failed with %zu operations pending: %s: %s", p->name, p->nops,
+                               tcpx_strerror(st), p->errmsg);
+        else TCPX_INFO("peer %s is gone: %s: %s", p->name, tcpx_strerror(st), p->errmsg);
+    }
     /* Close first: the transport then no longer touches any op's memory. */
     peer_close_comms(p);
     p->refs++; /* failing a detached op drops a reference */
