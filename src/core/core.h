@@ -217,7 +217,8 @@ typedef struct tcpx_session {
     struct tcpx_gpu *gpu;          /* NULL when gpu_id is -1 */
     int stage_gpu;                 /* the transport takes host pointers only */
     tcpx_net_props props;
-    int window;
+    int window;                    /* data requests in flight per comm */
+    int ctrl_recvs;                /* control receives kept posted (<= TCPX_CTRL_RECVS) */
     pthread_mutex_t mu;
 
     /* wake-up for waiters: bumped by the transport's threads */

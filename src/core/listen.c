@@ -123,7 +123,12 @@ static int identify(tcpx_session *s, tcpx_inbound *in, const char **why)
         return 1;
     }
     if (!done) return 0;
+    int consumed = s->net->irecv_consumed(s->net, in->comm, in->req);
     in->req = NULL;
+    if (consumed) {
+        *why = tcpx_last_error();
+        return 1;
+    }
     s->net->dereg_mr(s->net, in->comm, in->mh);
     in->mh = NULL;
     tcpx_msg m;

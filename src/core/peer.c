@@ -165,7 +165,7 @@ tcpx_status peer_activate(tcpx_peer *p)
     if (!rc)
         rc = n->reg_mr(n, p->ctrl_send, p->ctrl_out_buf, (size_t)TCPX_CTRL_WINDOW * TCPX_CTRL_MSG_MAX,
                        TCPX_NET_PTR_HOST, &p->ctrl_out_mh);
-    for (int i = 0; i < TCPX_CTRL_RECVS && !rc; i++) {
+    for (int i = 0; i < s->ctrl_recvs && !rc; i++) {
         rc = n->irecv(n, p->ctrl_recv, p->ctrl_in_buf + (size_t)i * TCPX_CTRL_MSG_MAX, TCPX_CTRL_MSG_MAX, 0,
                       p->ctrl_in_mh, &p->ctrl_in_req[i]);
         if (!rc && !p->ctrl_in_req[i])
@@ -257,6 +257,7 @@ static void ctrl_recv_progress(tcpx_peer *p)
             return;
         }
         if (!done) return;
+        void *req = p->ctrl_in_req[i];
         p->ctrl_in_req[i] = NULL;
         uint8_t *buf = p->ctrl_in_buf + (size_t)i * TCPX_CTRL_MSG_MAX;
         for (size_t off = 0, len = 0; off < size; off += len) {
@@ -270,12 +271,15 @@ static void ctrl_recv_progress(tcpx_peer *p)
                 return;
             }
         }
-        if (n->irecv(n, p->ctrl_recv, buf, TCPX_CTRL_MSG_MAX, 0, p->ctrl_in_mh, &p->ctrl_in_req[i]) ||
+        /* Every finished receive is handed back, in order, before the next
+         * post (plugins recycle the request slot there). */
+        if (n->irecv_consumed(n, p->ctrl_recv, req) ||
+            n->irecv(n, p->ctrl_recv, buf, TCPX_CTRL_MSG_MAX, 0, p->ctrl_in_mh, &p->ctrl_in_req[i]) ||
             !p->ctrl_in_req[i]) {
             peer_fail(p, TCPX_ERR_PEER, "control stream: cannot repost a receive: %s", tcpx_last_error());
             return;
         }
-        p->ctrl_in_next = (i + 1) % TCPX_CTRL_RECVS;
+        p->ctrl_in_next = (i + 1) % p->s->ctrl_recvs;
     }
 }
 

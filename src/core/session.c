@@ -1,23 +1,43 @@
 /* session.c - session lifecycle and the public connection calls. */
+#define _GNU_SOURCE /* strcasestr */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "gpu/gpu.h"
+#include "net/plugin.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/random.h"
 
+/* "auto": a GPUDirect-TCPX plugin if one loads and has devices, else the
+ * socket transport. The TCPX plugin is installed as libnccl-net.so (its
+ * table is named "GPUDirectTCPX"); any other plugin found under that name
+ * is left alone. */
+static int auto_plugin(const tcpx_net_opts *o, tcpx_net **out)
+{
+    static const char *const candidates[] = {"libnccl-net-gpudirecttcpx.so", "libnccl-net.so"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        tcpx_net *n = NULL;
+        if (tcpx_net_plugin_create(candidates[i], o, &n)) {
+            TCPX_DEBUG("auto: %s: %s", candidates[i], tcpx_last_error());
+            continue;
+        }
+        if (strcasestr(n->name, "tcpx")) {
+            *out = n;
+            return 1;
+        }
+        TCPX_INFO("auto: %s is ncclNet plugin \"%s\", not GPUDirect-TCPX: not used", candidates[i], n->name);
+        n->destroy(n);
+    }
+    return 0;
+}
+
 static tcpx_status open_transport(tcpx_session *s)
 {
     const char *t = s->cfg.transport;
-    if (strcmp(t, "auto") && strcmp(t, "socket"))
-        return tcpx_set_error(TCPX_ERR_TRANSPORT,
-                              "transport \"%s\": external ncclNet plugins are not available in this build "
-                              "(use \"auto\" or \"socket\")",
-                              t);
     tcpx_net_opts o = {
         .socks_per_comm = s->cfg.socks_per_comm,
         .peer_timeout_ms = s->cfg.peer_timeout_ms,
@@ -25,15 +45,20 @@ static tcpx_status open_transport(tcpx_session *s)
         .notify = sess_wake,
         .notify_arg = s,
     };
-    int rc = tcpx_net_socket_create(&o, &s->net);
+    int rc = 0;
+    if (!strcmp(t, "socket") || (!strcmp(t, "auto") && !auto_plugin(&o, &s->net))) {
+        rc = tcpx_net_socket_create(&o, &s->net);
+        s->notify_supported = 1;
+    } else if (strcmp(t, "auto")) {
+        rc = tcpx_net_plugin_create(t, &o, &s->net); /* plugins never notify: waits poll */
+    }
     if (rc) return (tcpx_status)rc;
-    s->notify_supported = 1;
     int ndev = 0;
     if ((rc = s->net->devices(s->net, &ndev)) || ndev < 1)
         return rc ? (tcpx_status)rc : tcpx_set_error(TCPX_ERR_TRANSPORT, "transport %s has no device", s->net->name);
     if ((rc = s->net->get_properties(s->net, 0, &s->props))) return (tcpx_status)rc;
-    TCPX_INFO("session %s: transport %s, device %s, %d channels, chunk %zu", s->cfg.name, s->net->name,
-              s->props.name, s->cfg.channels, s->cfg.chunk_bytes);
+    TCPX_INFO("session %s: transport %s (asked for \"%s\"), device %s, %d channels, chunk %zu", s->cfg.name,
+              s->net->name, t, s->props.name, s->cfg.channels, s->cfg.chunk_bytes);
     return TCPX_OK;
 }
 
@@ -94,8 +119,12 @@ tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
         return tcpx_set_error(TCPX_ERR_SYSTEM, "cannot start the progress thread");
     }
     s->stage_gpu = !(s->props.ptr_support & TCPX_NET_PTR_CUDA);
+    /* The transport's per-comm request limit bounds both windows (NCCL's
+     * ABIs allow as few as 8 requests in flight). */
     s->window = s->cfg.window;
+    s->ctrl_recvs = TCPX_CTRL_RECVS;
     if (s->props.max_requests > 0 && s->window > s->props.max_requests) s->window = s->props.max_requests;
+    if (s->props.max_requests > 0 && s->ctrl_recvs > s->props.max_requests) s->ctrl_recvs = s->props.max_requests;
     *out = s;
     return TCPX_OK;
 }

@@ -580,7 +580,11 @@ tcpx_session *hx_session_ex(const hx_sess_opts *o)
     tcpx_config cfg;
     tcpx_config_init(&cfg);
     cfg.channels = o->channels ? o->channels : 4;
-    snprintf(cfg.transport, sizeof cfg.transport, "socket");
+    /* HX_TRANSPORT runs a test over another transport (an ncclNet plugin path). */
+    const char *transport = getenv("HX_TRANSPORT");
+    snprintf(cfg.transport, sizeof cfg.transport, "%s", transport && *transport ? transport : "socket");
+    /* A plugin reads its listen address from the environment, not from us. */
+    if (transport && *transport) setenv("TCPX_BIND_ADDR", o->bind ? o->bind : "127.0.0.1", 1);
     snprintf(cfg.bind_addr, sizeof cfg.bind_addr, "%s", o->bind ? o->bind : "127.0.0.1");
     snprintf(cfg.name, sizeof cfg.name, "%s", o->name);
     if (o->chunk) cfg.chunk_bytes = o->chunk;

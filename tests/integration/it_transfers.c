@@ -110,8 +110,9 @@ static int run_side(const opts *o, const char *role, int fd)
     hx_sess_opts so = {.name = sd.me, .channels = o->channels, .chunk = o->chunk, .bind = o->bind,
                        .connect_timeout_ms = 10000, .peer_timeout_ms = 10000};
     sd.s = hx_session_ex(&so);
-    HX_CHECK(strcmp(tcpx_session_transport(sd.s), "socket") == 0, "transport is \"%s\", expected \"socket\"",
-             tcpx_session_transport(sd.s));
+    const char *want = getenv("HX_TRANSPORT") && *getenv("HX_TRANSPORT") ? "TCPXSock" : "socket";
+    HX_CHECK(strcmp(tcpx_session_transport(sd.s), want) == 0, "transport is \"%s\", expected \"%s\"",
+             tcpx_session_transport(sd.s), want);
     const tcpx_config *cfg = tcpx_session_config(sd.s);
     HX_CHECK(cfg->channels == o->channels, "session has %d channels, asked for %d", cfg->channels, o->channels);
     size_t chunk = cfg->chunk_bytes;
