@@ -93,7 +93,7 @@ function(_tcpx_cuda_attach)
   endif()
   set(gpu ${CMAKE_SOURCE_DIR}/src/gpu)
   if(TCPX_HAVE_CUDA)
-    target_sources(tcpx_objs PRIVATE ${gpu}/gpu_cuda.c ${gpu}/kernels.cu ${gpu}/fill_host.c)
+    target_sources(tcpx_objs PRIVATE ${gpu}/gpu_cuda.c ${gpu}/kernels.cu ${gpu}/unpack.cu ${gpu}/fill_host.c)
     set_target_properties(tcpx_objs PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
     # The global add_compile_options() are gcc flags, copied into the target
     # when it was created; nvcc needs them handed to the host compiler.

@@ -132,7 +132,8 @@ static int identify(tcpx_session *s, tcpx_inbound *in, const char **why)
     s->net->dereg_mr(s->net, in->comm, in->mh);
     in->mh = NULL;
     tcpx_msg m;
-    if (tcpx_msg_decode(in->buf, size, &m)) {
+    size_t len = 0; /* the first message: some plugins report the posted capacity as the size */
+    if (tcpx_msg_frame_next(in->buf, size, &len) || tcpx_msg_decode(in->buf, len, &m)) {
         *why = tcpx_last_error();
         return 1;
     }

@@ -157,7 +157,7 @@ tcpx_status peer_activate(tcpx_peer *p)
         return TCPX_IN_PROGRESS;
     }
     /* Control buffers: receives kept posted, and send slots. */
-    p->ctrl_in_buf = malloc((size_t)TCPX_CTRL_RECVS * TCPX_CTRL_MSG_MAX);
+    p->ctrl_in_buf = calloc(TCPX_CTRL_RECVS, TCPX_CTRL_MSG_MAX);
     p->ctrl_out_buf = malloc((size_t)TCPX_CTRL_WINDOW * TCPX_CTRL_MSG_MAX);
     if (!p->ctrl_in_buf || !p->ctrl_out_buf) return tcpx_set_error(TCPX_ERR_NOMEM, "control buffers");
     int rc = n->reg_mr(n, p->ctrl_recv, p->ctrl_in_buf, (size_t)TCPX_CTRL_RECVS * TCPX_CTRL_MSG_MAX,
@@ -260,7 +260,10 @@ static void ctrl_recv_progress(tcpx_peer *p)
         void *req = p->ctrl_in_req[i];
         p->ctrl_in_req[i] = NULL;
         uint8_t *buf = p->ctrl_in_buf + (size_t)i * TCPX_CTRL_MSG_MAX;
-        for (size_t off = 0, len = 0; off < size; off += len) {
+        /* Some plugins report the posted capacity, not the bytes sent, so a
+         * frame ends at its size or at a zero byte where a message's version
+         * would be (buffers are zeroed before each post). */
+        for (size_t off = 0, len = 0; off < size && buf[off] != 0; off += len) {
             tcpx_msg m;
             tcpx_status st = tcpx_msg_frame_next(buf + off, size - off, &len);
             if (!st) st = tcpx_msg_decode(buf + off, len, &m);
@@ -273,6 +276,7 @@ static void ctrl_recv_progress(tcpx_peer *p)
         }
         /* Every finished receive is handed back, in order, before the next
          * post (plugins recycle the request slot there). */
+        memset(buf, 0, size < TCPX_CTRL_MSG_MAX ? size : TCPX_CTRL_MSG_MAX);
         if (n->irecv_consumed(n, p->ctrl_recv, req) ||
             n->irecv(n, p->ctrl_recv, buf, TCPX_CTRL_MSG_MAX, 0, p->ctrl_in_mh, &p->ctrl_in_req[i]) ||
             !p->ctrl_in_req[i]) {

@@ -91,11 +91,14 @@ struct tcpx_net {
                  void *mhandle, void **request);
     int (*irecv)(tcpx_net *n, void *recv_comm, void *data, size_t size, int tag,
                  void *mhandle, void **request);
-    /* *done = 1 when finished; *size = bytes sent/received. A finished request
-     * is freed by test; an error also frees it. */
+    /* *done = 1 when finished; *size = bytes sent/received (plugins that do
+     * not report sizes give the posted size). A finished send is freed by
+     * test; a finished receive and its request stay valid until
+     * irecv_consumed, which must follow for every finished receive, in
+     * posting order (a no-op for transports without offload). */
     int (*test)(tcpx_net *n, void *request, int *done, size_t *size);
-    /* Device-offload transports: hand back the receive buffers of a finished
-     * irecv, strictly in posting order. Transports without offload: no-op. */
+    /* Hand back a finished irecv (its buffers, and for plugins its request
+     * slot), strictly in posting order. Transports without offload: no-op. */
     int (*irecv_consumed)(tcpx_net *n, void *recv_comm, void *request);
     /* UNPACK device handle of a recv comm, or NULL. */
     void *(*device_handle)(tcpx_net *n, void *recv_comm);

@@ -22,7 +22,9 @@ network; 77 fewer than 2 GPUs (nothing was run).
 Options: --transports tcpxsock,socket  --socks 1,4 (TCPX_SOCKS_PER_COMM values for
 tcpxsock runs)  --sizes 65536,1048576,...  --iters 20  --timeout 600
 --no-loopback (default: NCCL_SOCKET_IFNAME=lo and TCPX_BIND_ADDR=127.0.0.1)
---same-gpu (both ranks on GPU 0; NCCL >= 2.30 only).
+--same-gpu (both ranks on GPU 0, NCCL >= 2.30 only: a functional check on a
+1-GPU machine, e.g. with LD_PRELOAD=<a libnccl.so.2 built from NCCL 2.30>;
+its bandwidths mean nothing).
 """
 import argparse
 import glob
@@ -155,10 +157,11 @@ def run_config(a, label, extra_env, expect_net, logdir):
         env["NCCL_MULTI_RANK_GPU_ENABLE"] = "1"  # NCCL >= 2.30 only; older ones refuse two ranks on one GPU
     env.update(extra_env)
     port = free_port()
-    out = os.path.join(logdir, label.replace(" ", "_") + ".json")
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", label)
+    out = os.path.join(logdir, stem + ".json")
     procs, logs = [], []
     for r in (0, 1):
-        log = open(os.path.join(logdir, "%s.rank%d.log" % (label.replace(" ", "_"), r)), "w+")
+        log = open(os.path.join(logdir, "%s.rank%d.log" % (stem, r)), "w+")
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--rank", str(r), "--port", str(port),
                "--out", out, "--iters", str(a.iters), "--sizes", ",".join(map(str, a.sizes))]
         if a.same_gpu:
@@ -179,12 +182,13 @@ def run_config(a, label, extra_env, expect_net, logdir):
             p.kill()
             p.wait()
         rcs[i] = p.returncode if rcs[i] is None else rcs[i]
-    problems, nets, versions = [], set(), set()
+    problems, nets, versions, ncclvers = [], set(), set(), set()
     for r, log in enumerate(logs):
         log.seek(0)
         text = log.read()
         log.close()
         nets.update(re.findall(r"Using network (\S+)", text))
+        ncclvers.update(re.findall(r"NCCL version (\d+\.\d+\.\d+)", text))
         versions.update("%s %s" % m for m in re.findall(r"Loaded net plugin (\S+) \((v\d+)\)", text))
         if rcs[r] != 0:
             tail = "\n    ".join(text.strip().splitlines()[-25:])
@@ -202,9 +206,10 @@ def run_config(a, label, extra_env, expect_net, logdir):
     problems += data["errors"]
     if not data["results"] and not problems:
         problems.append("rank 0 wrote no results")
-    print("%-22s NCCL network: %-10s %s  %s" % (label, ",".join(sorted(nets)) or "?",
-                                                 ("plugin " + ", ".join(sorted(versions))) if versions else "",
-                                                 "OK" if not problems else "FAILED"), flush=True)
+    print("%-22s NCCL %s, network: %-10s %s  %s" % (label, ",".join(sorted(ncclvers)) or "?",
+                                                     ",".join(sorted(nets)) or "?",
+                                                     ("plugin " + ", ".join(sorted(versions))) if versions else "",
+                                                     "OK" if not problems else "FAILED"), flush=True)
     for p in problems:
         print("  " + p)
     return problems, data["results"]
@@ -258,7 +263,7 @@ def main():
         else:
             print("unknown transport %s (tcpxsock, socket)" % t)
             return 1
-    print("torch %s, NCCL %s, %d GPUs (%s); plugin %s" % (
+    print("torch %s (built with NCCL %s), %d GPUs (%s); plugin %s" % (
         torch.__version__, ".".join(map(str, torch.cuda.nccl.version())), ngpu,
         torch.cuda.get_device_name(0), plugin))
     logdir = tempfile.mkdtemp(prefix="nccl_plugin_check.")
