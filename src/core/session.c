@@ -25,11 +25,15 @@ static int auto_plugin(const tcpx_net_opts *o, tcpx_net **out)
             TCPX_DEBUG("auto: %s: %s", candidates[i], tcpx_last_error());
             continue;
         }
-        if (strcasestr(n->name, "tcpx")) {
+        tcpx_net_props props;
+        int unpack = !n->get_properties(n, 0, &props) && props.offload == TCPX_NET_OFFLOAD_UNPACK;
+        if (strcasestr(n->name, "tcpx") && !unpack) {
             *out = n;
             return 1;
         }
-        TCPX_INFO("auto: %s is ncclNet plugin \"%s\", not GPUDirect-TCPX: not used", candidates[i], n->name);
+        TCPX_INFO("auto: ncclNet plugin \"%s\" (%s) not used: %s", n->name, candidates[i],
+                  unpack ? "its receives need device unpack, which this build does not do yet"
+                         : "not GPUDirect-TCPX");
         n->destroy(n);
     }
     return 0;
@@ -57,6 +61,14 @@ static tcpx_status open_transport(tcpx_session *s)
     if ((rc = s->net->devices(s->net, &ndev)) || ndev < 1)
         return rc ? (tcpx_status)rc : tcpx_set_error(TCPX_ERR_TRANSPORT, "transport %s has no device", s->net->name);
     if ((rc = s->net->get_properties(s->net, 0, &s->props))) return (tcpx_status)rc;
+    /* Receives of an UNPACK transport land in bounce pages that must be
+     * gathered on the GPU; until the core does that, such a transport would
+     * complete receives without the bytes in place. */
+    if (s->props.offload == TCPX_NET_OFFLOAD_UNPACK)
+        return tcpx_set_error(TCPX_ERR_UNSUPPORTED,
+                              "transport %s delivers receives through device unpack, which this build does not "
+                              "do yet; use TCPX_TRANSPORT=socket",
+                              s->net->name);
     TCPX_INFO("session %s: transport %s (asked for \"%s\"), device %s, %d channels, chunk %zu", s->cfg.name,
               s->net->name, t, s->props.name, s->cfg.channels, s->cfg.chunk_bytes);
     return TCPX_OK;
