@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "gpu/gpu.h"
+#include "gpu/unpack.h"
 #include "util/error.h"
 
 #define NO_CUDA "this build of tcpx-p2p has no CUDA support (nvcc was not found at build time)"
@@ -120,5 +121,17 @@ tcpx_status tcpx_gpu__fail(const char *call, int err)
 tcpx_status tcpx_gpu__launch_compare(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t seed,
                                      void *d_first_bad)
 {
+    return no_cuda();
+}
+
+tcpx_status tcpx_gpu_unpack(tcpx_gpu_stream *s, const tcpx_unpack_frag *frags, uint64_t count, const void *bounce,
+                            void *dst, size_t dst_size)
+{
+    return no_cuda();
+}
+
+tcpx_status tcpx_gpu_host_device_ptr(tcpx_gpu *g, void *host, void **dev)
+{
+    if (dev) *dev = NULL;
     return no_cuda();
 }

@@ -4,9 +4,10 @@
  * One launch per receive. Block b owns fragments [b*fpb, (b+1)*fpb): its
  * first threads load those descriptors at once (one 16-byte load each, from
  * the host-mapped list directly: no copy of the list before the launch) into
- * shared memory; then each warp copies fragments w, w+8, ... of the block.
- * The grid grows with the fragment count (fpb chosen so that there are about
- * two blocks per SM, at least 8 fragments - one per warp - per block).
+ * shared memory; then warp w of W copies fragments w, w+W, ... of the block.
+ * The grid grows with the fragment count: about four blocks per SM, a block
+ * having one warp per fragment up to 8 warps (so 256 pages spread over 256
+ * one-warp blocks on an H100, 2048 pages over 512 blocks of 4 warps).
  *
  * A warp copies one fragment as: head bytes up to the first 16-byte aligned
  * destination address, 16-byte vectors, tail bytes (< 16). The vectors use
@@ -29,12 +30,10 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kMaxFragsPerBlock = kThreads;   /* one descriptor load per thread */
-constexpr int kBlocksPerSm = 2;
+constexpr int kMaxFragsPerBlock = 256;       /* descriptors in shared memory (4 KiB) */
+constexpr int kBlocksPerSm = 4;
 constexpr int kUnrollAligned = 8;             /* 8 x 16 B x 32 lanes = one 4 KiB page per pass */
 constexpr int kUnrollShifted = 4;
-
-static_assert(kMaxFragsPerBlock <= kThreads, "one descriptor per thread");
 
 __device__ __forceinline__ uint64_t shr128(uint64_t lo, uint64_t hi, unsigned sh)
 {
@@ -115,11 +114,11 @@ __global__ void __launch_bounds__(kThreads)
     __shared__ ulonglong2 desc[kMaxFragsPerBlock];
     unsigned first = blockIdx.x * fpb;
     unsigned n = count - first < fpb ? count - first : fpb;
-    if (threadIdx.x < n) desc[threadIdx.x] = frags[first + threadIdx.x];
+    for (unsigned i = threadIdx.x; i < n; i += blockDim.x) desc[i] = frags[first + i];
     __syncthreads();
 
-    unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    for (unsigned i = warp; i < n; i += kWarps) {
+    unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    for (unsigned i = warp; i < n; i += warps) {
         ulonglong2 f = desc[i];
         uint64_t src_off = (uint32_t)f.x, len = f.x >> 32, dst_off = f.y;
         if (len > dst_size || dst_off > dst_size - len) continue;   /* tcpx_unpack_check reports these */
@@ -151,18 +150,22 @@ extern "C" tcpx_status tcpx_gpu_unpack(tcpx_gpu_stream *s, const tcpx_unpack_fra
     if (e != cudaSuccess) {
         st = tcpx_gpu__fail("cudaDeviceGetAttribute", e);
     } else {
+        /* About kBlocksPerSm blocks per SM, each with up to kWarps warps and
+         * up to kMaxFragsPerBlock fragments: a short list still spreads over
+         * the SMs (blocks of one warp and one fragment), a long one loads
+         * several descriptors per block at once. */
         unsigned n = (unsigned)count;
         unsigned target = (unsigned)(sms > 0 ? sms : 1) * kBlocksPerSm;
         unsigned fpb = (n + target - 1) / target;
-        if (fpb < kWarps) fpb = kWarps;
         if (fpb > kMaxFragsPerBlock) fpb = kMaxFragsPerBlock;
         unsigned blocks = (n + fpb - 1) / fpb;
+        unsigned threads = 32 * (fpb < (unsigned)kWarps ? fpb : (unsigned)kWarps);
         const ulonglong2 *f = reinterpret_cast<const ulonglong2 *>(frags);
         const uint8_t *b = static_cast<const uint8_t *>(bounce);
         uint8_t *d = static_cast<uint8_t *>(dst);
         uint64_t size = dst_size;
         void *args[] = {&f, &n, &fpb, &b, &d, &size};
-        e = cudaLaunchKernel((const void *)unpack_kernel, dim3(blocks), dim3(kThreads), args, 0,
+        e = cudaLaunchKernel((const void *)unpack_kernel, dim3(blocks), dim3(threads), args, 0,
                              static_cast<cudaStream_t>(tcpx_gpu_stream_native(s)));
         if (e != cudaSuccess) st = tcpx_gpu__fail("cudaLaunchKernel(unpack)", e);
     }
