@@ -99,6 +99,9 @@ typedef struct tcpx_config {
                                   whenever no caller has for 1 ms, so peers are answered (acknowledgements,
                                   withdrawals, handshakes) even while the application is busy elsewhere;
                                   0 = only tcpx_xfer_test/wait and tcpx_session_progress do (default 1) */
+    int net_device;            /* TCPX_NET_DEVICE: transport device (NIC) index; -1 = the device whose PCI
+                                  path is nearest the session's GPU (GPUDirect-TCPX VMs have one data NIC
+                                  per GPU pair), device 0 without a GPU (default -1) */
 } tcpx_config;
 
 /* Fill cfg with the defaults above (environment not applied yet). */

@@ -1,7 +1,8 @@
 /* tcpx-info - what this build of tcpx-p2p will use on this machine: library
  * version, the session config after the TCPX_* environment (every field),
- * the transport that "auto" picks, and the GPUs. Exit 0 when a host-only
- * session could be created, 1 otherwise. */
+ * the transport that "auto" (or TCPX_TRANSPORT) gives a session of that
+ * config, and the GPUs. Exit 0 when that session could be created, 1
+ * otherwise. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +10,7 @@
 #include "tcpx_p2p.h"
 #include "gpu/gpu.h"
 
-/* CUDA devices and driver. Filled in by the GPU change; until then the
- * tools are built without CUDA. */
+/* CUDA devices and driver. */
 static void print_gpu_info(void)
 {
     if (!tcpx_gpu_built()) {
@@ -47,6 +47,7 @@ static void print_config(const char *title, const tcpx_config *c)
     printf("  connect_timeout_ms  %d\n", c->connect_timeout_ms);
     printf("  peer_timeout_ms     %d\n", c->peer_timeout_ms);
     printf("  log_level           %d\n", c->log_level);
+    printf("  net_device          %d%s\n", c->net_device, c->net_device < 0 ? " (nearest the GPU)" : "");
 }
 
 int main(int argc, char **argv)
@@ -67,24 +68,18 @@ int main(int argc, char **argv)
     }
     print_config("config (defaults + TCPX_* environment):", &cfg);
 
-    /* What "auto" resolves to: a host-only session with the default transport
-     * choice unless TCPX_TRANSPORT names one. */
-    tcpx_config probe = cfg;
-    probe.gpu_id = -1;
-    char *gpu_env = getenv("TCPX_GPU") ? strdup(getenv("TCPX_GPU")) : NULL;
-    unsetenv("TCPX_GPU"); /* the environment would win over gpu_id = -1 */
+    /* What "auto" resolves to for a session of this configuration: a
+     * device-unpack transport (GPUDirect-TCPX) is only chosen for sessions
+     * with a GPU, so TCPX_GPU matters. */
     tcpx_session *s = NULL;
-    st = tcpx_session_create(&probe, &s);
-    if (gpu_env) {
-        setenv("TCPX_GPU", gpu_env, 1);
-        free(gpu_env);
-    }
+    st = tcpx_session_create(&cfg, &s);
     int rc = 0;
+    const char *who = cfg.gpu_id >= 0 ? "GPU session" : "host-only session (set TCPX_GPU for a GPU session)";
     if (st == TCPX_OK) {
-        printf("transport: \"%s\" -> %s\n", probe.transport, tcpx_session_transport(s));
+        printf("transport: \"%s\" -> %s, for a %s\n", cfg.transport, tcpx_session_transport(s), who);
         tcpx_session_destroy(s);
     } else {
-        printf("transport: \"%s\" -> cannot create a session: %s: %s\n", probe.transport, tcpx_strerror(st),
+        printf("transport: \"%s\" -> cannot create a %s: %s: %s\n", cfg.transport, who, tcpx_strerror(st),
                tcpx_last_error());
         rc = 1;
     }

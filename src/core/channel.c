@@ -27,12 +27,14 @@ void chan_close(tcpx_session *s, tcpx_chan *c, int is_send)
 {
     tcpx_net *n = s->net;
     if (c->comm) {
+        urx_stop(s, c->comm, c->urx);
         if (c->stage && c->stage->mh) n->dereg_mr(n, c->comm, c->stage->mh);
         if (c->stage) c->stage->mh = NULL;
         mem_drop_comm(s, c->comm);
         if (is_send) n->close_send(n, c->comm);
         else n->close_recv(n, c->comm);
     }
+    urx_free(s, c->urx);
     stage_destroy(s, NULL, c->stage);
     free(c->ring);
     memset(c, 0, sizeof *c);
@@ -56,6 +58,7 @@ tcpx_status chan_push(tcpx_chan *c, tcpx_op *op, size_t off, size_t len)
     ch->req = NULL;
     ch->done = 0;
     ch->slot = -1;
+    ch->uslot = -1;
     c->tail++;
     return TCPX_OK;
 }
@@ -81,6 +84,22 @@ static tcpx_status fail_gpu(tcpx_peer *p)
     return TCPX_ERR_CUDA;
 }
 
+/* Where a receive chunk was posted: its staging slot or its destination. */
+static uint8_t *posted_buf(tcpx_chan *c, tcpx_chunk *ch)
+{
+    return ch->slot >= 0 ? stage_slot(c->stage, ch->slot) : ch->op->ptr + ch->off;
+}
+
+/* A finished receive over a device-unpack transport: gather it into the
+ * buffer it was posted with, then out of a staging slot into host memory. */
+static tcpx_status start_unpack(tcpx_peer *p, tcpx_chan *c, tcpx_chunk *ch)
+{
+    tcpx_status st = urx_unpack(p->s, c->urx, ch->uslot, posted_buf(c, ch), ch->len,
+                                ch->slot >= 0 ? ch->op->ptr + ch->off : NULL);
+    if (st) peer_fail(p, st, "device unpack of a %zu-byte chunk: %s", ch->len, tcpx_last_error());
+    return st;
+}
+
 /* Transport completions, in order. A receive into GPU memory then copies
  * its slot to the destination. */
 static tcpx_status test_posted(tcpx_peer *p, tcpx_chan *c, int is_send)
@@ -104,7 +123,10 @@ static tcpx_status test_posted(tcpx_peer *p, tcpx_chan *c, int is_send)
                       ch->len);
             return TCPX_ERR_PROTOCOL;
         }
-        if (ch->slot >= 0 &&
+        if (c->urx) {
+            tcpx_status st = start_unpack(p, c, ch);
+            if (st) return st;
+        } else if (ch->slot >= 0 &&
             (tcpx_gpu_memcpy_async(c->stage->stream, ch->op->ptr + ch->off, stage_slot(c->stage, ch->slot),
                                    ch->len) ||
              tcpx_gpu_event_record(c->stage->ev[ch->slot], c->stage->stream)))
@@ -119,8 +141,8 @@ static tcpx_status retire(tcpx_peer *p, tcpx_chan *c, int is_send)
     tcpx_net *n = p->s->net;
     while (c->head < c->posted && c->ring[c->head % c->cap].done) {
         tcpx_chunk *ch = &c->ring[c->head % c->cap];
-        if (!is_send && ch->slot >= 0) {
-            tcpx_status q = tcpx_gpu_event_query(c->stage->ev[ch->slot]);
+        if (!is_send && (c->urx || ch->slot >= 0)) {
+            tcpx_status q = c->urx ? urx_query(c->urx, ch->uslot) : tcpx_gpu_event_query(c->stage->ev[ch->slot]);
             if (q == TCPX_IN_PROGRESS) break;
             if (q) return fail_gpu(p);
         }
@@ -151,7 +173,7 @@ static tcpx_status stage_sends(tcpx_peer *p, tcpx_chan *c)
     if (c->staged < c->posted) c->staged = c->posted;
     while (c->staged < c->tail) {
         tcpx_chunk *ch = &c->ring[c->staged % c->cap];
-        if (stage_needed(p->s, ch->op)) {
+        if (stage_needed(p->s, ch->op, 1)) {
             tcpx_status st = TCPX_OK;
             if (!take_slot(p, c, ch, &st)) {
                 if (st) return fail_gpu(p);
@@ -177,7 +199,7 @@ static tcpx_status post_chunks(tcpx_peer *p, tcpx_chan *c, int is_send)
         tcpx_chunk *ch = &c->ring[c->posted % c->cap];
         tcpx_status st = TCPX_OK;
         void *buf = ch->op->ptr + ch->off, *mh;
-        if (stage_needed(s, ch->op)) {
+        if (stage_needed(s, ch->op, is_send)) {
             if (is_send) {
                 st = tcpx_gpu_event_query(c->stage->ev[ch->slot]);
                 if (st == TCPX_IN_PROGRESS) break;
@@ -200,6 +222,10 @@ static tcpx_status post_chunks(tcpx_peer *p, tcpx_chan *c, int is_send)
             return (tcpx_status)rc;
         }
         if (!ch->req) break;
+        if (c->urx) {
+            ch->uslot = urx_next_slot(c->urx);
+            urx_posted(c->urx);
+        }
         c->posted++;
     }
     return TCPX_OK;

@@ -27,6 +27,7 @@ void tcpx_config_init(tcpx_config *cfg)
     cfg->peer_timeout_ms = 30000;
     cfg->log_level = 2;
     cfg->progress_thread = 1;
+    cfg->net_device = -1;
 }
 
 static tcpx_status env_long(const char *var, long lo, long hi, long *out)
@@ -72,6 +73,7 @@ tcpx_status tcpx_config_apply_env(tcpx_config *cfg)
     ENV_INT("TCPX_PEER_TIMEOUT_MS", peer_timeout_ms, 1, INT_MAX);
     ENV_INT("TCPX_LOG_LEVEL", log_level, 0, 4);
     ENV_INT("TCPX_PROGRESS_THREAD", progress_thread, 0, 1);
+    ENV_INT("TCPX_NET_DEVICE", net_device, -1, 1024);
     tcpx_status st;
     if ((st = env_str("TCPX_TRANSPORT", cfg->transport, sizeof cfg->transport))) return st;
     if ((st = env_str("TCPX_BIND_ADDR", cfg->bind_addr, sizeof cfg->bind_addr))) return st;

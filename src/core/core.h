@@ -27,6 +27,7 @@
 
 typedef struct tcpx_peer tcpx_peer;
 typedef struct tcpx_op tcpx_op;
+typedef struct tcpx_urx tcpx_urx;  /* device-unpack state of one recv comm (rx_unpack.c) */
 
 /* ---------------------------------------------------------------- memory */
 
@@ -39,6 +40,8 @@ typedef struct tcpx_region {
     tcpx_mem_id id;
     uint8_t *ptr;
     size_t size;
+    uint8_t *reg_ptr;             /* what transports register: ptr, or for GPU */
+    size_t reg_size;              /* memory from the page boundary below it */
     tcpx_mem_kind kind;
     int device;
     uint64_t key;
@@ -97,18 +100,23 @@ typedef struct tcpx_chunk {
     void *req;                     /* transport request while in flight */
     int done;                      /* the transport finished it */
     int slot;                      /* staging slot, -1 when the bytes move in place */
+    int uslot;                     /* receive over device unpack: the transport's queue slot */
 } tcpx_chunk;
 
 struct tcpx_gpu;
 struct tcpx_gpu_stream;
 struct tcpx_gpu_event;
 
-/* Pinned bounce slots of one data comm, for GPU memory over a transport that
- * takes host pointers only. Slots are taken and returned in ring order. */
+/* Bounce slots of one data comm: pinned host memory for GPU memory over a
+ * transport that takes host pointers only; device memory for host-memory
+ * receives over a device-unpack transport (which receives into GPU memory
+ * only). Slots are taken and returned in ring order. */
 typedef struct tcpx_stage {
     struct tcpx_gpu_stream *stream;
     struct tcpx_gpu_event **ev;    /* one per slot: its copy finished */
-    uint8_t *arena;                /* nslots * slot_bytes, pinned */
+    uint8_t *arena;                /* nslots * slot_bytes, pinned or device */
+    void *arena_raw;               /* device: the allocation holding the page-aligned arena */
+    int on_device;
     void *mh;                      /* arena registered on the comm */
     size_t slot_bytes;
     int nslots, used;
@@ -124,6 +132,7 @@ typedef struct tcpx_chan {
     tcpx_chunk *ring;
     size_t cap, head, posted, staged, tail;
     tcpx_stage *stage;             /* created at the first staged chunk */
+    tcpx_urx *urx;                 /* receive comm of a device-unpack transport */
 } tcpx_chan;
 
 /* ------------------------------------------------------------------ peers */
@@ -177,6 +186,8 @@ struct tcpx_peer {
 
     /* incoming direction: peer -> ours */
     void *ctrl_recv;
+    tcpx_urx *ctrl_urx;            /* device-unpack transport: ctrl_recv's unpack state */
+    int ctrl_in_uslot[TCPX_CTRL_RECVS];
     int nrx;
     tcpx_chan rx[TCPX_MAX_CHANNELS];
     uint8_t *ctrl_in_buf;          /* TCPX_CTRL_RECVS * TCPX_CTRL_MSG_MAX */
@@ -202,6 +213,8 @@ typedef struct tcpx_inbound {
     uint8_t *buf;
     void *mh;
     void *req;
+    tcpx_urx *urx;                 /* device-unpack transport; handed on with the comm */
+    int uslot;
     uint64_t deadline;
     int identified;
     tcpx_msg msg;                  /* decoded HELLO/DHELLO (payload copied to blob) */
@@ -216,6 +229,9 @@ typedef struct tcpx_session {
     tcpx_net *net;
     struct tcpx_gpu *gpu;          /* NULL when gpu_id is -1 */
     int stage_gpu;                 /* the transport takes host pointers only */
+    int unpack;                    /* receives land in bounce pages: device unpack */
+    int net_dev;                   /* the transport device (NIC) every comm uses */
+    int plugin_on_gpu;             /* make the session's GPU current around transport calls */
     tcpx_net_props props;
     int window;                    /* data requests in flight per comm */
     int ctrl_recvs;                /* control receives kept posted (<= TCPX_CTRL_RECVS) */
@@ -290,7 +306,7 @@ tcpx_status chan_progress(tcpx_peer *p, tcpx_chan *c, int is_send);
 void enqueue_chunks(tcpx_peer *p, tcpx_op *op, tcpx_chan *chans, int nchans, size_t chunk, uint16_t first);
 
 /* staging.c */
-int stage_needed(tcpx_session *s, const tcpx_op *op);
+int stage_needed(tcpx_session *s, const tcpx_op *op, int is_send);
 tcpx_status stage_create(tcpx_session *s, void *comm, tcpx_stage **out);
 void stage_destroy(tcpx_session *s, void *comm, tcpx_stage *st);
 int stage_acquire(tcpx_stage *st);
@@ -310,7 +326,32 @@ tcpx_status op_start(tcpx_op *op);
 void op_withdraw(tcpx_op *op);
 void unexpected_free_all(tcpx_peer *p);
 
+/* netdev.c */
+tcpx_status pick_net_device(tcpx_session *s, int ndev);
+
+/* rx_unpack.c (device-unpack transports only) */
+tcpx_status urx_open(tcpx_session *s, void *comm, size_t land_bytes, tcpx_urx **out);
+void urx_stop(tcpx_session *s, void *comm, tcpx_urx *u);   /* before the comm closes; NULL ignored */
+void urx_free(tcpx_session *s, tcpx_urx *u);               /* after it closed; NULL ignored */
+/* Device memory starting on a page boundary, as GPUDirect-TCPX registers
+ * only page-aligned GPU buffers; free *raw with tcpx_gpu_free. */
+tcpx_status urx_dev_alloc(tcpx_session *s, size_t size, uint8_t **aligned, void **raw);
+int urx_next_slot(const tcpx_urx *u);                      /* queue slot of the next irecv */
+void urx_posted(tcpx_urx *u);                              /* an irecv was posted */
+uint8_t *urx_land(tcpx_urx *u);
+void *urx_land_mh(tcpx_urx *u);
+/* Queue the gather of a finished receive into dst (the buffer it was posted
+ * with), then a copy of the len bytes to host_out when not NULL; its event
+ * completes when both are done. */
+tcpx_status urx_unpack(tcpx_session *s, tcpx_urx *u, int slot, uint8_t *dst, size_t len, void *host_out);
+tcpx_status urx_query(tcpx_urx *u, int slot);              /* TCPX_OK, TCPX_IN_PROGRESS or an error */
+/* The same for a landing slot, waited for (bounded by the peer timeout),
+ * with the landing slot zeroed again afterwards. */
+tcpx_status urx_pull(tcpx_session *s, tcpx_urx *u, int slot, uint8_t *land, size_t len, void *host_out);
+
 /* progress.c */
+void sess_lock(tcpx_session *s);    /* s->mu, and the session's GPU current for plugin calls */
+void sess_unlock(tcpx_session *s);
 void sess_progress_locked(tcpx_session *s);
 void sess_wake(void *arg);
 void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline);

@@ -25,7 +25,7 @@ tcpx_status sess_listen_locked(tcpx_session *s)
     snprintf(ci.transport, sizeof ci.transport, "%s", s->net->name);
     int rc = 0;
     for (int i = 0; i <= s->cfg.channels && !rc; i++)
-        rc = s->net->listen(s->net, 0, ci.handles[i], &s->listen_comm[i]);
+        rc = s->net->listen(s->net, s->net_dev, ci.handles[i], &s->listen_comm[i]);
     size_t len = tcpx_conninfo_size(ci.channels);
     uint8_t *blob = rc ? NULL : malloc(len);
     tcpx_status st = rc ? (tcpx_status)rc : !blob ? tcpx_set_error(TCPX_ERR_NOMEM, "blob allocation failed")
@@ -46,9 +46,11 @@ tcpx_status sess_listen_locked(tcpx_session *s)
 static void inbound_free(tcpx_session *s, tcpx_inbound *in)
 {
     if (in->comm) {
+        urx_stop(s, in->comm, in->urx);
         if (in->mh) s->net->dereg_mr(s->net, in->comm, in->mh);
         s->net->close_recv(s->net, in->comm); /* also abandons in->req */
     }
+    urx_free(s, in->urx);
     free(in->buf);
     free(in->blob);
     free(in);
@@ -93,6 +95,17 @@ static void accept_new(tcpx_session *s)
             }
             in->comm = comm;
             in->lidx = i;
+            /* Device unpack: the comm's GPU landing area takes the hello, and
+             * later the control frames (control comm) or nothing (data comm). */
+            if (s->unpack &&
+                urx_open(s, comm, i == 0 ? (size_t)TCPX_CTRL_RECVS * TCPX_CTRL_MSG_MAX : TCPX_HELLO_BUF, &in->urx)) {
+                TCPX_WARN("session %s: closed an inbound connection: device unpack setup: %s", s->cfg.name,
+                          tcpx_last_error());
+                s->net->close_recv(s->net, comm);
+                free(in->buf);
+                free(in);
+                continue;
+            }
             in->deadline = tcpx_deadline_ms(s->cfg.connect_timeout_ms);
             in->next = s->inbound;
             s->inbound = in;
@@ -104,16 +117,21 @@ static void accept_new(tcpx_session *s)
 static int identify(tcpx_session *s, tcpx_inbound *in, const char **why)
 {
     size_t cap = in->lidx == 0 ? TCPX_CTRL_MSG_MAX : TCPX_HELLO_BUF;
-    if (!in->mh && s->net->reg_mr(s->net, in->comm, in->buf, cap, TCPX_NET_PTR_HOST, &in->mh)) {
+    if (!in->urx && !in->mh && s->net->reg_mr(s->net, in->comm, in->buf, cap, TCPX_NET_PTR_HOST, &in->mh)) {
         *why = "memory registration failed";
         return 1;
     }
     if (!in->req) {
-        if (s->net->irecv(s->net, in->comm, in->buf, cap, 0, in->mh, &in->req)) {
+        if (in->urx ? s->net->irecv(s->net, in->comm, urx_land(in->urx), cap, 0, urx_land_mh(in->urx), &in->req)
+                    : s->net->irecv(s->net, in->comm, in->buf, cap, 0, in->mh, &in->req)) {
             *why = "receive failed";
             return 1;
         }
         if (!in->req) return 0;
+        if (in->urx) {
+            in->uslot = urx_next_slot(in->urx);
+            urx_posted(in->urx);
+        }
     }
     int done = 0;
     size_t size = 0;
@@ -123,13 +141,18 @@ static int identify(tcpx_session *s, tcpx_inbound *in, const char **why)
         return 1;
     }
     if (!done) return 0;
+    if (size > cap) size = cap;
+    if (in->urx && urx_pull(s, in->urx, in->uslot, urx_land(in->urx), size, in->buf)) {
+        *why = tcpx_last_error();
+        return 1;
+    }
     int consumed = s->net->irecv_consumed(s->net, in->comm, in->req);
     in->req = NULL;
     if (consumed) {
         *why = tcpx_last_error();
         return 1;
     }
-    s->net->dereg_mr(s->net, in->comm, in->mh);
+    if (in->mh) s->net->dereg_mr(s->net, in->comm, in->mh);
     in->mh = NULL;
     tcpx_msg m;
     size_t len = 0; /* the first message: some plugins report the posted capacity as the size */

@@ -31,7 +31,7 @@ void *mem_mr(tcpx_session *s, tcpx_region *r, void *comm, tcpx_status *st)
     }
     void *mh = NULL;
     int type = r->kind == TCPX_MEM_CUDA ? TCPX_NET_PTR_CUDA : TCPX_NET_PTR_HOST;
-    int rc = s->net->reg_mr(s->net, comm, r->ptr, r->size, type, &mh);
+    int rc = s->net->reg_mr(s->net, comm, r->reg_ptr, r->reg_size, type, &mh);
     if (rc) {
         *st = (tcpx_status)rc;
         return NULL;
@@ -89,22 +89,37 @@ tcpx_status tcpx_mem_register(tcpx_session *s, void *ptr, size_t size, tcpx_mem_
     if (!r) return tcpx_set_error(TCPX_ERR_NOMEM, "mem_register: allocation failed");
     r->ptr = ptr;
     r->size = size;
+    r->reg_ptr = ptr;
+    r->reg_size = size;
     r->kind = kind;
+    if (kind == TCPX_MEM_CUDA) {
+        /* GPUDirect-TCPX registers (dma-buf exports) page-aligned GPU
+         * memory only: register from the page boundary below ptr when it
+         * lies in the same allocation. Offsets into the registration are
+         * the transport's business; the memory itself is not touched. */
+        void *base = NULL;
+        size_t len = 0;
+        uintptr_t page = (uintptr_t)ptr & ~(uintptr_t)4095;
+        if (!tcpx_gpu_alloc_range(s->gpu, ptr, &base, &len) && page >= (uintptr_t)base) {
+            r->reg_ptr = (uint8_t *)page;
+            r->reg_size = size + ((uintptr_t)ptr - page);
+        }
+    }
     r->device = kind == TCPX_MEM_CUDA ? tcpx_gpu_device(s->gpu) : -1;
     r->key = tcpx_random_u64();
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     r->id = s->next_mem_id++;
     r->next = s->mem[r->id % TCPX_MEM_BUCKETS];
     s->mem[r->id % TCPX_MEM_BUCKETS] = r;
     *id = r->id;
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     return TCPX_OK;
 }
 
 tcpx_status tcpx_mem_deregister(tcpx_session *s, tcpx_mem_id id)
 {
     if (!s) return tcpx_set_error(TCPX_ERR_INVALID, "mem_deregister: NULL session");
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     tcpx_status st = TCPX_OK;
     tcpx_region **link = &s->mem[id % TCPX_MEM_BUCKETS];
     while (*link && (*link)->id != id) link = &(*link)->next;
@@ -121,17 +136,17 @@ tcpx_status tcpx_mem_deregister(tcpx_session *s, tcpx_mem_id id)
         free(r->mrs);
         free(r);
     }
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     return st;
 }
 
 tcpx_status tcpx_mem_info(tcpx_session *s, tcpx_mem_id id, tcpx_mem_info_t *info)
 {
     if (!s || !info) return tcpx_set_error(TCPX_ERR_INVALID, "mem_info: NULL argument");
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     tcpx_region *r = mem_find(s, id);
     if (r) *info = (tcpx_mem_info_t){r->ptr, r->size, r->kind, r->device, r->id};
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     return r ? TCPX_OK
              : tcpx_set_error(TCPX_ERR_NOT_FOUND, "mem_info: memory id %llu is not registered", (unsigned long long)id);
 }
@@ -139,10 +154,10 @@ tcpx_status tcpx_mem_info(tcpx_session *s, tcpx_mem_id id, tcpx_mem_info_t *info
 tcpx_status tcpx_memdesc_get(tcpx_session *s, tcpx_mem_id id, tcpx_memdesc *out)
 {
     if (!s || !out) return tcpx_set_error(TCPX_ERR_INVALID, "memdesc_get: NULL argument");
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     tcpx_region *r = mem_find(s, id);
     if (r) *out = (tcpx_memdesc){(uint64_t)(uintptr_t)r->ptr, r->size, r->kind, r->id, r->key};
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     return r ? TCPX_OK
              : tcpx_set_error(TCPX_ERR_NOT_FOUND, "memdesc_get: memory id %llu is not registered",
                               (unsigned long long)id);

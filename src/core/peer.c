@@ -10,6 +10,8 @@
 #include "util/error.h"
 #include "util/log.h"
 
+static int ctrl_post(tcpx_peer *p, int i);
+
 tcpx_peer *peer_find(tcpx_session *s, const char *name)
 {
     for (tcpx_peer *p = s->peers; p; p = p->next)
@@ -71,9 +73,12 @@ void peer_close_comms(tcpx_peer *p)
         n->close_send(n, p->ctrl_send);
     }
     if (p->ctrl_recv) {
+        urx_stop(s, p->ctrl_recv, p->ctrl_urx);
         if (p->ctrl_in_mh) n->dereg_mr(n, p->ctrl_recv, p->ctrl_in_mh);
         n->close_recv(n, p->ctrl_recv);
     }
+    urx_free(s, p->ctrl_urx);
+    p->ctrl_urx = NULL;
     p->ctrl_send = p->ctrl_recv = p->ctrl_out_mh = p->ctrl_in_mh = NULL;
     free(p->ctrl_in_buf);
     free(p->ctrl_out_buf);
@@ -128,6 +133,7 @@ tcpx_status peer_activate(tcpx_peer *p)
         if (in) {
             in = inbound_take(s, 1, p->nonce, 0);
             p->ctrl_recv = in->comm;
+            p->ctrl_urx = in->urx;
             p->nrx = in->msg.u.hello.channels;
             free(in->buf);
             free(in->blob);
@@ -144,6 +150,7 @@ tcpx_status peer_activate(tcpx_peer *p)
         }
         tcpx_status st = chan_init(&p->rx[c], in->comm);
         if (st) p->rx[c].comm = in->comm; /* closed with the peer */
+        p->rx[c].urx = in->urx;
         free(in->buf);
         free(in);
         if (st) return st;
@@ -160,17 +167,15 @@ tcpx_status peer_activate(tcpx_peer *p)
     p->ctrl_in_buf = calloc(TCPX_CTRL_RECVS, TCPX_CTRL_MSG_MAX);
     p->ctrl_out_buf = malloc((size_t)TCPX_CTRL_WINDOW * TCPX_CTRL_MSG_MAX);
     if (!p->ctrl_in_buf || !p->ctrl_out_buf) return tcpx_set_error(TCPX_ERR_NOMEM, "control buffers");
-    int rc = n->reg_mr(n, p->ctrl_recv, p->ctrl_in_buf, (size_t)TCPX_CTRL_RECVS * TCPX_CTRL_MSG_MAX,
-                       TCPX_NET_PTR_HOST, &p->ctrl_in_mh);
+    /* Over a device-unpack transport control frames land in the comm's GPU
+     * landing area and are pulled into ctrl_in_buf (rx_unpack.c). */
+    int rc = p->ctrl_urx ? 0
+                         : n->reg_mr(n, p->ctrl_recv, p->ctrl_in_buf, (size_t)TCPX_CTRL_RECVS * TCPX_CTRL_MSG_MAX,
+                                     TCPX_NET_PTR_HOST, &p->ctrl_in_mh);
     if (!rc)
         rc = n->reg_mr(n, p->ctrl_send, p->ctrl_out_buf, (size_t)TCPX_CTRL_WINDOW * TCPX_CTRL_MSG_MAX,
                        TCPX_NET_PTR_HOST, &p->ctrl_out_mh);
-    for (int i = 0; i < s->ctrl_recvs && !rc; i++) {
-        rc = n->irecv(n, p->ctrl_recv, p->ctrl_in_buf + (size_t)i * TCPX_CTRL_MSG_MAX, TCPX_CTRL_MSG_MAX, 0,
-                      p->ctrl_in_mh, &p->ctrl_in_req[i]);
-        if (!rc && !p->ctrl_in_req[i])
-            rc = tcpx_set_error(TCPX_ERR_TRANSPORT, "transport refused a control receive");
-    }
+    for (int i = 0; i < s->ctrl_recvs && !rc; i++) rc = ctrl_post(p, i);
     if (rc) return (tcpx_status)rc;
     p->ctrl_in_next = 0;
     p->state = PEER_READY;
@@ -244,6 +249,23 @@ static void ctrl_send_progress(tcpx_peer *p)
     if (p->outq_off == p->outq_len) p->outq_off = p->outq_len = 0;
 }
 
+/* Post control receive i (into ctrl_in_buf, or the GPU landing area). */
+static int ctrl_post(tcpx_peer *p, int i)
+{
+    tcpx_net *n = p->s->net;
+    size_t off = (size_t)i * TCPX_CTRL_MSG_MAX;
+    int rc = p->ctrl_urx ? n->irecv(n, p->ctrl_recv, urx_land(p->ctrl_urx) + off, TCPX_CTRL_MSG_MAX, 0,
+                                    urx_land_mh(p->ctrl_urx), &p->ctrl_in_req[i])
+                         : n->irecv(n, p->ctrl_recv, p->ctrl_in_buf + off, TCPX_CTRL_MSG_MAX, 0, p->ctrl_in_mh,
+                                    &p->ctrl_in_req[i]);
+    if (!rc && !p->ctrl_in_req[i]) rc = tcpx_set_error(TCPX_ERR_TRANSPORT, "transport refused a control receive");
+    if (!rc && p->ctrl_urx) {
+        p->ctrl_in_uslot[i] = urx_next_slot(p->ctrl_urx);
+        urx_posted(p->ctrl_urx);
+    }
+    return rc;
+}
+
 static void ctrl_recv_progress(tcpx_peer *p)
 {
     tcpx_net *n = p->s->net;
@@ -260,6 +282,14 @@ static void ctrl_recv_progress(tcpx_peer *p)
         void *req = p->ctrl_in_req[i];
         p->ctrl_in_req[i] = NULL;
         uint8_t *buf = p->ctrl_in_buf + (size_t)i * TCPX_CTRL_MSG_MAX;
+        if (size > TCPX_CTRL_MSG_MAX) size = TCPX_CTRL_MSG_MAX;
+        tcpx_status ust = p->ctrl_urx ? urx_pull(p->s, p->ctrl_urx, p->ctrl_in_uslot[i],
+                                                 urx_land(p->ctrl_urx) + (size_t)i * TCPX_CTRL_MSG_MAX, size, buf)
+                                      : TCPX_OK;
+        if (ust) {
+            peer_fail(p, ust, "control stream: device unpack: %s", tcpx_last_error());
+            return;
+        }
         /* Some plugins report the posted capacity, not the bytes sent, so a
          * frame ends at its size or at a zero byte where a message's version
          * would be (buffers are zeroed before each post). */
@@ -277,9 +307,7 @@ static void ctrl_recv_progress(tcpx_peer *p)
         /* Every finished receive is handed back, in order, before the next
          * post (plugins recycle the request slot there). */
         memset(buf, 0, size < TCPX_CTRL_MSG_MAX ? size : TCPX_CTRL_MSG_MAX);
-        if (n->irecv_consumed(n, p->ctrl_recv, req) ||
-            n->irecv(n, p->ctrl_recv, buf, TCPX_CTRL_MSG_MAX, 0, p->ctrl_in_mh, &p->ctrl_in_req[i]) ||
-            !p->ctrl_in_req[i]) {
+        if (n->irecv_consumed(n, p->ctrl_recv, req) || ctrl_post(p, i)) {
             peer_fail(p, TCPX_ERR_PEER, "control stream: cannot repost a receive: %s", tcpx_last_error());
             return;
         }

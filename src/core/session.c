@@ -6,6 +6,7 @@
 
 #include "core/core.h"
 #include "gpu/gpu.h"
+#include "gpu/unpack.h"
 #include "net/plugin.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -15,8 +16,9 @@
 /* "auto": a GPUDirect-TCPX plugin if one loads and has devices, else the
  * socket transport. The TCPX plugin is installed as libnccl-net.so (its
  * table is named "GPUDirectTCPX"); any other plugin found under that name
- * is left alone. */
-static int auto_plugin(const tcpx_net_opts *o, tcpx_net **out)
+ * is left alone. A TCPX plugin receives into GPU bounce pages only, so a
+ * session without a GPU stays on the socket transport. */
+static int auto_plugin(const tcpx_net_opts *o, int have_gpu, tcpx_net **out)
 {
     static const char *const candidates[] = {"libnccl-net-gpudirecttcpx.so", "libnccl-net.so"};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
@@ -27,13 +29,14 @@ static int auto_plugin(const tcpx_net_opts *o, tcpx_net **out)
         }
         tcpx_net_props props;
         int unpack = !n->get_properties(n, 0, &props) && props.offload == TCPX_NET_OFFLOAD_UNPACK;
-        if (strcasestr(n->name, "tcpx") && !unpack) {
+        if (strcasestr(n->name, "tcpx") && (have_gpu || !unpack)) {
             *out = n;
             return 1;
         }
         TCPX_INFO("auto: ncclNet plugin \"%s\" (%s) not used: %s", n->name, candidates[i],
-                  unpack ? "its receives need device unpack, which this build does not do yet"
-                         : "not GPUDirect-TCPX");
+                  strcasestr(n->name, "tcpx") ? "its receives land in GPU memory and this session has no GPU "
+                                                "(gpu_id -1)"
+                                              : "not GPUDirect-TCPX");
         n->destroy(n);
     }
     return 0;
@@ -50,7 +53,7 @@ static tcpx_status open_transport(tcpx_session *s)
         .notify_arg = s,
     };
     int rc = 0;
-    if (!strcmp(t, "socket") || (!strcmp(t, "auto") && !auto_plugin(&o, &s->net))) {
+    if (!strcmp(t, "socket") || (!strcmp(t, "auto") && !auto_plugin(&o, s->gpu != NULL, &s->net))) {
         rc = tcpx_net_socket_create(&o, &s->net);
         s->notify_supported = 1;
     } else if (strcmp(t, "auto")) {
@@ -60,17 +63,24 @@ static tcpx_status open_transport(tcpx_session *s)
     int ndev = 0;
     if ((rc = s->net->devices(s->net, &ndev)) || ndev < 1)
         return rc ? (tcpx_status)rc : tcpx_set_error(TCPX_ERR_TRANSPORT, "transport %s has no device", s->net->name);
-    if ((rc = s->net->get_properties(s->net, 0, &s->props))) return (tcpx_status)rc;
-    /* Receives of an UNPACK transport land in bounce pages that must be
-     * gathered on the GPU; until the core does that, such a transport would
-     * complete receives without the bytes in place. */
-    if (s->props.offload == TCPX_NET_OFFLOAD_UNPACK)
+    tcpx_status st = pick_net_device(s, ndev);
+    if (st) return st;
+    if ((rc = s->net->get_properties(s->net, s->net_dev, &s->props))) return (tcpx_status)rc;
+    /* Receives of an UNPACK transport land in GPU bounce pages and are
+     * gathered by a kernel (rx_unpack.c): that needs the session's GPU. */
+    s->unpack = s->props.offload == TCPX_NET_OFFLOAD_UNPACK;
+    if (s->unpack && !s->gpu)
         return tcpx_set_error(TCPX_ERR_UNSUPPORTED,
-                              "transport %s delivers receives through device unpack, which this build does not "
-                              "do yet; use TCPX_TRANSPORT=socket",
+                              "transport %s receives into GPU bounce buffers (device unpack): create the session "
+                              "with gpu_id >= 0 (TCPX_GPU), or use TCPX_TRANSPORT=socket",
                               s->net->name);
-    TCPX_INFO("session %s: transport %s (asked for \"%s\"), device %s, %d channels, chunk %zu", s->cfg.name,
-              s->net->name, t, s->props.name, s->cfg.channels, s->cfg.chunk_bytes);
+    /* A receive's fragment list holds at most TCPX_UNPACK_MAX_PAGES pages:
+     * NCCL's 4 MiB slices with 2x slack. Chunks stay within a slice. */
+    if (s->unpack && s->cfg.chunk_bytes > TCPX_UNPACK_MAX_CHUNK) s->cfg.chunk_bytes = TCPX_UNPACK_MAX_CHUNK;
+    s->plugin_on_gpu = s->gpu && strcmp(s->net->name, "socket");
+    TCPX_INFO("session %s: transport %s (asked for \"%s\"), device %d (%s), %d channels, chunk %zu%s", s->cfg.name,
+              s->net->name, t, s->net_dev, s->props.name, s->cfg.channels, s->cfg.chunk_bytes,
+              s->unpack ? ", device unpack" : "");
     return TCPX_OK;
 }
 
@@ -84,6 +94,8 @@ static tcpx_status check_config(const tcpx_config *c)
     if (c->window < 1 || c->socks_per_comm < 1 || c->socks_per_comm > 16 || c->staging_slots < 1)
         return tcpx_set_error(TCPX_ERR_INVALID, "window %d / socks_per_comm %d / staging_slots %d out of range",
                               c->window, c->socks_per_comm, c->staging_slots);
+    if (c->net_device < -1)
+        return tcpx_set_error(TCPX_ERR_INVALID, "net_device %d: use -1 for the device nearest the GPU", c->net_device);
     if (c->connect_timeout_ms < 1 || c->peer_timeout_ms < 1)
         return tcpx_set_error(TCPX_ERR_INVALID, "timeouts must be positive");
     if (!memchr(c->name, '\0', sizeof c->name) || !c->name[0])
@@ -126,17 +138,21 @@ tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
         tcpx_session_destroy(s);
         return tcpx_set_error(st, "%s", keep);
     }
+    s->stage_gpu = !(s->props.ptr_support & TCPX_NET_PTR_CUDA);
+    /* The transport's per-comm request limit bounds both windows (NCCL's
+     * ABIs allow as few as 8 requests in flight), and so does the unpack
+     * queue of a device-unpack transport (a slot per receive until it is
+     * consumed). */
+    int limit = s->props.max_requests;
+    if (s->unpack && (limit <= 0 || limit > TCPX_UNPACK_SLOTS)) limit = TCPX_UNPACK_SLOTS;
+    s->window = s->cfg.window;
+    s->ctrl_recvs = TCPX_CTRL_RECVS;
+    if (limit > 0 && s->window > limit) s->window = limit;
+    if (limit > 0 && s->ctrl_recvs > limit) s->ctrl_recvs = limit;
     if (s->cfg.progress_thread && sess_bg_start(s)) {
         tcpx_session_destroy(s);
         return tcpx_set_error(TCPX_ERR_SYSTEM, "cannot start the progress thread");
     }
-    s->stage_gpu = !(s->props.ptr_support & TCPX_NET_PTR_CUDA);
-    /* The transport's per-comm request limit bounds both windows (NCCL's
-     * ABIs allow as few as 8 requests in flight). */
-    s->window = s->cfg.window;
-    s->ctrl_recvs = TCPX_CTRL_RECVS;
-    if (s->props.max_requests > 0 && s->window > s->props.max_requests) s->window = s->props.max_requests;
-    if (s->props.max_requests > 0 && s->ctrl_recvs > s->props.max_requests) s->ctrl_recvs = s->props.max_requests;
     *out = s;
     return TCPX_OK;
 }
@@ -145,7 +161,7 @@ void tcpx_session_destroy(tcpx_session *s)
 {
     if (!s) return;
     sess_bg_stop(s);
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     while (s->peers) {
         tcpx_peer *p = s->peers;
         p->local_close = 1;
@@ -161,7 +177,7 @@ void tcpx_session_destroy(tcpx_session *s)
     if (s->net) s->net->destroy(s->net);
     tcpx_gpu_close(s->gpu);
     free(s->blob);
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->wake_mu);
     pthread_cond_destroy(&s->wake_cv);
@@ -175,13 +191,13 @@ const char *tcpx_session_transport(const tcpx_session *s) { return s && s->net ?
 tcpx_status tcpx_session_listen(tcpx_session *s, const void **blob, size_t *len)
 {
     if (!s) return tcpx_set_error(TCPX_ERR_INVALID, "session is NULL");
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     tcpx_status st = sess_listen_locked(s);
     if (!st) {
         if (blob) *blob = s->blob;
         if (len) *len = s->blob_len;
     }
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     return st;
 }
 
@@ -197,26 +213,26 @@ tcpx_status tcpx_session_load_remote(tcpx_session *s, const char *peer, const vo
     tcpx_conninfo ci;
     tcpx_status st = tcpx_conninfo_decode(blob, len, &ci);
     if (st) return st;
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     if (strcmp(ci.transport, s->net->name)) {
-        pthread_mutex_unlock(&s->mu);
+        sess_unlock(s);
         return tcpx_set_error(TCPX_ERR_INVALID, "peer %s uses transport \"%s\", this session \"%s\"", peer,
                               ci.transport, s->net->name);
     }
     tcpx_peer *p = peer_find(s, peer);
     if (p && (p->state == PEER_READY || p->state == PEER_CONNECTING)) {
-        pthread_mutex_unlock(&s->mu);
+        sess_unlock(s);
         return tcpx_set_error(TCPX_ERR_INVALID, "peer %s is connected; disconnect it first", peer);
     }
     if (p) peer_unlink(s, p); /* a failed or closed earlier connection */
     p = peer_new(s, peer);
     if (!p) {
-        pthread_mutex_unlock(&s->mu);
+        sess_unlock(s);
         return tcpx_set_error(TCPX_ERR_NOMEM, "peer allocation failed");
     }
     p->remote = ci;
     p->has_remote = 1;
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     return TCPX_OK;
 }
 
@@ -265,7 +281,7 @@ tcpx_status tcpx_session_connect(tcpx_session *s, const char *peer)
 {
     if (!s || !valid_name(peer)) return tcpx_set_error(TCPX_ERR_INVALID, "connect: NULL session or bad peer name");
     uint64_t deadline = tcpx_deadline_ms(s->cfg.connect_timeout_ms);
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     tcpx_status st = sess_listen_locked(s);
     tcpx_peer *p = peer_find(s, peer);
     if (!st && (!p || !p->has_remote))
@@ -273,7 +289,7 @@ tcpx_status tcpx_session_connect(tcpx_session *s, const char *peer)
     else if (!st && p->state != PEER_IDLE)
         st = tcpx_set_error(TCPX_ERR_INVALID, "connect: peer %s is not idle (load its info again to reconnect)", peer);
     if (st) {
-        pthread_mutex_unlock(&s->mu);
+        sess_unlock(s);
         return st;
     }
     p->state = PEER_CONNECTING;
@@ -283,7 +299,7 @@ tcpx_status tcpx_session_connect(tcpx_session *s, const char *peer)
     if (!st) st = wait_connected(s, p, deadline, "connect to");
     st = finish_connect(s, p, st);
     peer_unref(p);
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     return st;
 }
 
@@ -291,13 +307,13 @@ tcpx_status tcpx_session_accept(tcpx_session *s, const char *peer)
 {
     if (!s || !valid_name(peer)) return tcpx_set_error(TCPX_ERR_INVALID, "accept: NULL session or bad peer name");
     uint64_t deadline = tcpx_deadline_ms(s->cfg.connect_timeout_ms);
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     tcpx_status st = sess_listen_locked(s);
     tcpx_peer *p = peer_find(s, peer);
     if (!st && p && (p->state == PEER_READY || p->state == PEER_CONNECTING))
         st = tcpx_set_error(TCPX_ERR_INVALID, "accept: peer name %s is already connected", peer);
     if (st) {
-        pthread_mutex_unlock(&s->mu);
+        sess_unlock(s);
         return st;
     }
     /* Wait for an INITIATE hello from that name. */
@@ -313,7 +329,7 @@ tcpx_status tcpx_session_accept(tcpx_session *s, const char *peer)
             }
         if (hello) break;
         if (tcpx_past(deadline)) {
-            pthread_mutex_unlock(&s->mu);
+            sess_unlock(s);
             return tcpx_set_error(TCPX_ERR_TIMEOUT, "accept: peer %s did not connect within %d ms", peer,
                                   s->cfg.connect_timeout_ms);
         }
@@ -333,13 +349,13 @@ tcpx_status tcpx_session_accept(tcpx_session *s, const char *peer)
             free(bad->blob);
             free(bad);
         }
-        pthread_mutex_unlock(&s->mu);
+        sess_unlock(s);
         return st;
     }
     if (p) peer_unlink(s, p);
     p = peer_new(s, peer);
     if (!p) {
-        pthread_mutex_unlock(&s->mu);
+        sess_unlock(s);
         return tcpx_set_error(TCPX_ERR_NOMEM, "peer allocation failed");
     }
     p->remote = ci;
@@ -351,24 +367,24 @@ tcpx_status tcpx_session_accept(tcpx_session *s, const char *peer)
     if (!st) st = wait_connected(s, p, deadline, "accept from");
     st = finish_connect(s, p, st);
     peer_unref(p);
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     return st;
 }
 
 tcpx_status tcpx_session_disconnect(tcpx_session *s, const char *peer)
 {
     if (!s || !peer) return tcpx_set_error(TCPX_ERR_INVALID, "disconnect: NULL argument");
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     tcpx_peer *p = peer_find(s, peer);
     if (!p) {
-        pthread_mutex_unlock(&s->mu);
+        sess_unlock(s);
         return tcpx_set_error(TCPX_ERR_NOT_FOUND, "disconnect: unknown peer %s", peer);
     }
     p->local_close = 1;
     if (p->state == PEER_READY || p->state == PEER_CONNECTING) peer_fail(p, TCPX_ERR_PEER, "disconnected locally");
     p->state = PEER_CLOSED;
     peer_unlink(s, p);
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     TCPX_INFO("disconnected from %s", peer);
     return TCPX_OK;
 }
@@ -376,7 +392,7 @@ tcpx_status tcpx_session_disconnect(tcpx_session *s, const char *peer)
 tcpx_status tcpx_session_peer_status(tcpx_session *s, const char *peer)
 {
     if (!s || !peer) return tcpx_set_error(TCPX_ERR_INVALID, "peer_status: NULL argument");
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     sess_progress_locked(s);
     tcpx_peer *p = peer_find(s, peer);
     tcpx_status st;
@@ -384,15 +400,15 @@ tcpx_status tcpx_session_peer_status(tcpx_session *s, const char *peer)
     else if (p->state == PEER_READY) st = TCPX_OK;
     else if (p->state == PEER_FAILED) st = tcpx_set_error(p->err, "peer %s: %s", peer, p->errmsg);
     else st = tcpx_set_error(TCPX_ERR_PEER, "peer %s is not connected", peer);
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     return st;
 }
 
 tcpx_status tcpx_session_progress(tcpx_session *s)
 {
     if (!s) return tcpx_set_error(TCPX_ERR_INVALID, "session is NULL");
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     sess_progress_locked(s);
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     return TCPX_OK;
 }

@@ -1,6 +1,8 @@
-/* staging.c - GPU memory over a transport that takes host pointers only:
- * pinned bounce slots per data comm, copies on the comm's own stream, and
- * the small synchronous copies of inline messages.
+/* staging.c - bounce slots per data comm: pinned slots for GPU memory over
+ * a transport that takes host pointers only (copies on the comm's own
+ * stream), device slots for host-memory receives over a device-unpack
+ * transport (copied out by rx_unpack.c); and the small synchronous copies
+ * of inline messages.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +11,9 @@
 #include "gpu/gpu.h"
 #include "util/error.h"
 
-int stage_needed(tcpx_session *s, const tcpx_op *op)
+int stage_needed(tcpx_session *s, const tcpx_op *op, int is_send)
 {
+    if (s->unpack) return !is_send && op->r->kind != TCPX_MEM_CUDA;
     return op->r->kind == TCPX_MEM_CUDA && s->stage_gpu;
 }
 
@@ -22,7 +25,8 @@ void stage_destroy(tcpx_session *s, void *comm, tcpx_stage *st)
     if (st->mh && comm) s->net->dereg_mr(s->net, comm, st->mh);
     for (int i = 0; st->ev && i < st->nslots; i++) tcpx_gpu_event_destroy(st->ev[i]);
     free(st->ev);
-    tcpx_gpu_host_free(s->gpu, st->arena);
+    if (st->on_device) tcpx_gpu_free(s->gpu, st->arena_raw);
+    else tcpx_gpu_host_free(s->gpu, st->arena);
     tcpx_gpu_stream_destroy(st->stream);
     free(st);
 }
@@ -33,14 +37,21 @@ tcpx_status stage_create(tcpx_session *s, void *comm, tcpx_stage **out)
     if (!st) return tcpx_set_error(TCPX_ERR_NOMEM, "staging pool allocation failed");
     st->nslots = s->cfg.staging_slots;
     st->slot_bytes = s->cfg.chunk_bytes;
-    st->ev = calloc((size_t)st->nslots, sizeof *st->ev);
-    tcpx_status rc = st->ev ? TCPX_OK : tcpx_set_error(TCPX_ERR_NOMEM, "staging events allocation failed");
-    if (!rc) rc = tcpx_gpu_stream_create(s->gpu, &st->stream);
-    if (!rc) rc = tcpx_gpu_host_alloc(s->gpu, (size_t)st->nslots * st->slot_bytes, (void **)&st->arena);
-    for (int i = 0; !rc && i < st->nslots; i++) rc = tcpx_gpu_event_create(s->gpu, &st->ev[i]);
+    st->on_device = s->unpack; /* the unpack stream and events do the copies */
+    size_t bytes = (size_t)st->nslots * st->slot_bytes;
+    tcpx_status rc = TCPX_OK;
+    if (st->on_device) {
+        rc = urx_dev_alloc(s, bytes, &st->arena, &st->arena_raw);
+    } else {
+        st->ev = calloc((size_t)st->nslots, sizeof *st->ev);
+        rc = st->ev ? TCPX_OK : tcpx_set_error(TCPX_ERR_NOMEM, "staging events allocation failed");
+        if (!rc) rc = tcpx_gpu_stream_create(s->gpu, &st->stream);
+        if (!rc) rc = tcpx_gpu_host_alloc(s->gpu, bytes, (void **)&st->arena);
+        for (int i = 0; !rc && i < st->nslots; i++) rc = tcpx_gpu_event_create(s->gpu, &st->ev[i]);
+    }
     if (!rc)
-        rc = (tcpx_status)s->net->reg_mr(s->net, comm, st->arena, (size_t)st->nslots * st->slot_bytes,
-                                         TCPX_NET_PTR_HOST, &st->mh);
+        rc = (tcpx_status)s->net->reg_mr(s->net, comm, st->arena, bytes,
+                                         st->on_device ? TCPX_NET_PTR_CUDA : TCPX_NET_PTR_HOST, &st->mh);
     if (rc) {
         stage_destroy(s, comm, st);
         return rc;

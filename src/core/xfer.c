@@ -19,7 +19,7 @@ tcpx_status tcpx_xfer_create(tcpx_session *s, const char *peer, tcpx_xfer **out)
 {
     if (!s || !peer || !out) return tcpx_set_error(TCPX_ERR_INVALID, "xfer_create: NULL argument");
     *out = NULL;
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     tcpx_peer *p = peer_find(s, peer);
     tcpx_status st = !p ? tcpx_set_error(TCPX_ERR_NOT_FOUND, "xfer_create: unknown peer %s", peer) : peer_usable(p);
     tcpx_xfer *x = NULL;
@@ -30,7 +30,7 @@ tcpx_status tcpx_xfer_create(tcpx_session *s, const char *peer, tcpx_xfer **out)
         p->refs++;
         *out = x;
     }
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     return st;
 }
 
@@ -40,7 +40,7 @@ static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mem
     if (!x || (n && (!mems || !offs || !sizes || !tags)))
         return tcpx_set_error(TCPX_ERR_INVALID, "post: NULL argument");
     tcpx_session *s = x->s;
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     tcpx_status st = peer_usable(x->p);
     tcpx_op **ops = NULL;
     if (!st && n && !(ops = calloc(n, sizeof *ops))) st = tcpx_set_error(TCPX_ERR_NOMEM, "post: allocation failed");
@@ -62,7 +62,7 @@ static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mem
     if (st) {
         for (size_t i = 0; ops && i < n; i++) free(ops[i]);
         free(ops);
-        pthread_mutex_unlock(&s->mu);
+        sess_unlock(s);
         return st;
     }
     /* Take in what the peer already sent (a CANCEL must be seen before a new
@@ -87,7 +87,7 @@ static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mem
     }
     free(ops);
     sess_progress_locked(s);
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     return TCPX_OK;
 }
 
@@ -129,10 +129,10 @@ static tcpx_status xfer_state(tcpx_xfer *x)
 tcpx_status tcpx_xfer_test(tcpx_xfer *x)
 {
     if (!x) return tcpx_set_error(TCPX_ERR_INVALID, "transfer is NULL");
-    pthread_mutex_lock(&x->s->mu);
+    sess_lock(x->s);
     sess_progress_locked(x->s);
     tcpx_status st = xfer_state(x);
-    pthread_mutex_unlock(&x->s->mu);
+    sess_unlock(x->s);
     return st;
 }
 
@@ -154,9 +154,9 @@ tcpx_status tcpx_xfer_wait(tcpx_xfer *x, int timeout_ms)
 {
     if (!x) return tcpx_set_error(TCPX_ERR_INVALID, "transfer is NULL");
     if (timeout_ms == 0) return tcpx_xfer_test(x);
-    pthread_mutex_lock(&x->s->mu);
+    sess_lock(x->s);
     tcpx_status st = wait_locked(x, tcpx_deadline_ms(timeout_ms));
-    pthread_mutex_unlock(&x->s->mu);
+    sess_unlock(x->s);
     if (st == TCPX_ERR_TIMEOUT)
         return tcpx_set_error(TCPX_ERR_TIMEOUT, "transfer not complete after %d ms (%zu of %zu operations done)",
                               timeout_ms, x->ndone, x->nops);
@@ -167,7 +167,7 @@ void tcpx_xfer_release(tcpx_xfer *x)
 {
     if (!x) return;
     tcpx_session *s = x->s;
-    pthread_mutex_lock(&s->mu);
+    sess_lock(s);
     sess_progress_locked(s);
     /* Withdraw what has not started moving. */
     for (tcpx_op *op = x->ops; op; op = op->x_next)
@@ -203,6 +203,6 @@ void tcpx_xfer_release(tcpx_xfer *x)
         free(op);
     }
     peer_unref(x->p);
-    pthread_mutex_unlock(&s->mu);
+    sess_unlock(s);
     free(x);
 }

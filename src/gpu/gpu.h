@@ -69,6 +69,26 @@ int tcpx_gpu_device(const tcpx_gpu *g);
  * TCPX_ERR_CUDA. */
 tcpx_status tcpx_gpu_check_ptr(tcpx_gpu *g, const void *ptr, size_t size);
 
+/* The CUDA allocation that contains ptr: its base and size
+ * (cuMemGetAddressRange). Errors: TCPX_ERR_INVALID (not inside one),
+ * TCPX_ERR_UNSUPPORTED (the driver lacks the call), TCPX_ERR_CUDA. */
+tcpx_status tcpx_gpu_alloc_range(tcpx_gpu *g, const void *ptr, void **base, size_t *size);
+
+/* The host address of `dev`, a device-side pointer into pinned host memory
+ * mapped to the device (what a plugin hands out for host-mapped tables).
+ * Errors: TCPX_ERR_INVALID (not mapped pinned host memory), TCPX_ERR_CUDA. */
+tcpx_status tcpx_gpu_host_view(tcpx_gpu *g, const void *dev, void **host);
+
+/* The device's PCI function in sysfs, resolved
+ * (/sys/devices/pci0000:00/.../0000:04:00.0), to compare with NICs'.
+ * Errors: TCPX_ERR_UNSUPPORTED (not in sysfs), TCPX_ERR_CUDA. */
+tcpx_status tcpx_gpu_pci_path(const tcpx_gpu *g, char *buf, size_t cap);
+
+/* Make g's device current on the calling thread; *prev is what to restore
+ * with tcpx_gpu_leave (-1: nothing changed). */
+tcpx_status tcpx_gpu_enter(tcpx_gpu *g, int *prev);
+void tcpx_gpu_leave(int prev);
+
 /* Pinned (page-locked) host memory, usable from every device
  * (cudaHostAllocPortable). Allocate at setup time: pinning is slow. */
 tcpx_status tcpx_gpu_host_alloc(tcpx_gpu *g, size_t size, void **ptr);

@@ -1,11 +1,14 @@
 /* gpu_cuda.c - the CUDA support layer on the CUDA runtime API (linked
  * statically: libcudart_static loads the driver with dlopen at first use,
  * so the library loads and runs its host paths on machines without one). */
+#define _GNU_SOURCE               /* realpath, PATH_MAX */
 #include <cuda.h>                 /* CUresult, CUdeviceptr: types only, no libcuda link */
 #include <cuda_runtime_api.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gpu/gpu.h"
 #include "util/error.h"
@@ -87,6 +90,9 @@ void tcpx_gpu__leave(int prev)
         tcpx_gpu__leave(od_prev_);                            \
     } while (0)
 
+tcpx_status tcpx_gpu_enter(tcpx_gpu *g, int *prev) { return tcpx_gpu__enter(g->device, prev); }
+void tcpx_gpu_leave(int prev) { tcpx_gpu__leave(prev); }
+
 /* ------------------------------------------------------------ devices */
 
 tcpx_status tcpx_gpu_device_count(int *n)
@@ -150,6 +156,23 @@ tcpx_status tcpx_gpu_describe(int device, char *buf, size_t cap)
     snprintf(buf, cap, "%s, sm_%d%d, %d SMs, %.1f GiB, PCI %04x:%02x:%02x.0", p.name, p.major, p.minor,
              p.multiProcessorCount, (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0),
              (unsigned)p.pciDomainID, (unsigned)p.pciBusID, (unsigned)p.pciDeviceID);
+    return TCPX_OK;
+}
+
+tcpx_status tcpx_gpu_pci_path(const tcpx_gpu *g, char *buf, size_t cap)
+{
+    if (!buf || cap == 0) return tcpx_set_error(TCPX_ERR_INVALID, "gpu pci path: no buffer");
+    buf[0] = '\0';
+    char bus[32];
+    cudaError_t e = cudaDeviceGetPCIBusId(bus, (int)sizeof bus, g->device);
+    if (e != cudaSuccess) return tcpx_gpu__fail("cudaDeviceGetPCIBusId", e);
+    for (char *c = bus; *c; c++)
+        if (*c >= 'A' && *c <= 'F') *c = (char)(*c - 'A' + 'a'); /* sysfs spells hex in lower case */
+    char link[64], real[PATH_MAX];
+    snprintf(link, sizeof link, "/sys/bus/pci/devices/%s", bus);
+    if (!realpath(link, real)) return tcpx_set_error(TCPX_ERR_UNSUPPORTED, "%s: no such PCI device in sysfs", link);
+    if (strlen(real) >= cap) return tcpx_set_error(TCPX_ERR_INVALID, "gpu pci path: buffer too small");
+    memcpy(buf, real, strlen(real) + 1);
     return TCPX_OK;
 }
 
@@ -274,6 +297,51 @@ tcpx_status tcpx_gpu_check_ptr(tcpx_gpu *g, const void *ptr, size_t size)
         }
     }
 out:
+    tcpx_gpu__leave(prev);
+    return st;
+}
+
+/* The CUDA allocation holding ptr (device memory of any device). */
+tcpx_status tcpx_gpu_alloc_range(tcpx_gpu *g, const void *ptr, void **base, size_t *size)
+{
+    *base = NULL;
+    *size = 0;
+    pthread_once(&g_range_once, resolve_get_range);
+    if (!g_get_range)
+        return tcpx_set_error(TCPX_ERR_UNSUPPORTED, "cuMemGetAddressRange is not available from the driver");
+    int prev;
+    tcpx_status st = tcpx_gpu__enter(g->device, &prev);
+    if (st) return st;
+    CUdeviceptr b = 0;
+    size_t len = 0;
+    CUresult r = g_get_range(&b, &len, (CUdeviceptr)(uintptr_t)ptr);
+    if (r != CUDA_SUCCESS)
+        st = tcpx_set_error(TCPX_ERR_INVALID, "%p is not inside a CUDA allocation (cuMemGetAddressRange error %d)",
+                            ptr, (int)r);
+    else {
+        *base = (void *)(uintptr_t)b;
+        *size = len;
+    }
+    tcpx_gpu__leave(prev);
+    return st;
+}
+
+tcpx_status tcpx_gpu_host_view(tcpx_gpu *g, const void *dev, void **host)
+{
+    *host = NULL;
+    if (!dev) return tcpx_set_error(TCPX_ERR_INVALID, "host_view: NULL pointer");
+    int prev;
+    tcpx_status st = tcpx_gpu__enter(g->device, &prev);
+    if (st) return st;
+    struct cudaPointerAttributes a;
+    cudaError_t e = cudaPointerGetAttributes(&a, dev);
+    if (e != cudaSuccess)
+        st = tcpx_gpu__fail("cudaPointerGetAttributes", e);
+    else if (a.type != cudaMemoryTypeHost || !a.hostPointer)
+        st = tcpx_set_error(TCPX_ERR_INVALID, "%p is not pinned host memory mapped to the device (memory type %d)",
+                            dev, (int)a.type);
+    else
+        *host = a.hostPointer;
     tcpx_gpu__leave(prev);
     return st;
 }

@@ -46,6 +46,33 @@ int tcpx_gpu_device(const tcpx_gpu *g) { return -1; }
 
 tcpx_status tcpx_gpu_check_ptr(tcpx_gpu *g, const void *ptr, size_t size) { return no_cuda(); }
 
+tcpx_status tcpx_gpu_pci_path(const tcpx_gpu *g, char *buf, size_t cap)
+{
+    if (buf && cap) buf[0] = '\0';
+    return no_cuda();
+}
+
+tcpx_status tcpx_gpu_enter(tcpx_gpu *g, int *prev)
+{
+    *prev = -1;
+    return no_cuda();
+}
+
+void tcpx_gpu_leave(int prev) {}
+
+tcpx_status tcpx_gpu_alloc_range(tcpx_gpu *g, const void *ptr, void **base, size_t *size)
+{
+    *base = NULL;
+    *size = 0;
+    return no_cuda();
+}
+
+tcpx_status tcpx_gpu_host_view(tcpx_gpu *g, const void *dev, void **host)
+{
+    *host = NULL;
+    return no_cuda();
+}
+
 tcpx_status tcpx_gpu_host_alloc(tcpx_gpu *g, size_t size, void **ptr)
 {
     if (ptr) *ptr = NULL;

@@ -45,6 +45,9 @@ extern "C" {
  * ("* 2 for slack"). */
 #define TCPX_UNPACK_PAGE_SIZE 4096
 #define TCPX_UNPACK_MAX_PAGES (4194304 / TCPX_UNPACK_PAGE_SIZE * 2)   /* 2048 */
+/* The largest receive a device-unpack transport is given: NCCL's 4 MiB
+ * slice, for which the fragment lists are sized. */
+#define TCPX_UNPACK_MAX_CHUNK ((size_t)4194304)
 
 /* One fragment (NCCL's union loadMeta): 16 bytes, 16-byte aligned. */
 typedef union tcpx_unpack_frag {

@@ -40,6 +40,7 @@ enum tcpx_net_offload {
 
 typedef struct tcpx_net_props {
     char name[64];                 /* device (NIC) name */
+    char pci_path[256];            /* its sysfs PCI path ("" if unknown): matched to the GPU's */
     int ptr_support;               /* bit mask of tcpx_net_ptr */
     int speed_mbps;                /* link speed, 0 if unknown */
     int max_comms;                 /* max comms per device */

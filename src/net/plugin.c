@@ -236,6 +236,7 @@ static int pl_get_properties(tcpx_net *net, int dev, tcpx_net_props *p)
     if ((rc = n->shim->props(n->t, dev, &pp))) return fail(n, "getProperties", rc);
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", pp.name ? pp.name : "unnamed");
+    snprintf(p->pci_path, sizeof p->pci_path, "%s", pp.pci_path ? pp.pci_path : "");
     p->ptr_support = pp.ptr_support & (TCPX_NET_PTR_HOST | TCPX_NET_PTR_CUDA);
     p->speed_mbps = pp.speed > 0 ? pp.speed : 0;
     p->max_comms = pp.max_comms;

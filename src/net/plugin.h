@@ -44,6 +44,7 @@ typedef struct tcpx_plugin_props {
     int dev_type;
     int dev_version;
     size_t max_p2p_bytes;          /* 0 where the version has no such field */
+    const char *pci_path;          /* sysfs path of the NIC, or NULL */
 } tcpx_plugin_props;
 
 /* Each call takes the plugin's table `t` (a tcpx_ncclNet_vN_t of the shim's

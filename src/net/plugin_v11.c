@@ -57,7 +57,7 @@ static tcpx_ncclResult_t v##N##_props(const void *t, int dev, tcpx_plugin_props 
     tcpx_ncclResult_t rc = TAB(N, t)->getProperties(dev, &p);                                                          \
     if (rc) return rc;                                                                                                 \
     *out = (tcpx_plugin_props){p.name, p.ptrSupport, p.speed, p.maxComms, p.maxRecvs,                                  \
-                               p.netDeviceType, p.netDeviceVersion, p.maxP2pBytes};                                    \
+                               p.netDeviceType, p.netDeviceVersion, p.maxP2pBytes, p.pciPath};                         \
     return rc;                                                                                                         \
 }                                                                                                                      \
                                                                                                                        \

@@ -52,7 +52,7 @@ static tcpx_ncclResult_t v7_props(const void *t, int dev, tcpx_plugin_props *out
     tcpx_ncclResult_t rc = V7(t)->getProperties(dev, &p);
     if (rc) return rc;
     *out = (tcpx_plugin_props){p.name, p.ptrSupport, p.speed, p.maxComms, p.maxRecvs,
-                               p.netDeviceType, p.netDeviceVersion, 0};
+                               p.netDeviceType, p.netDeviceVersion, 0, p.pciPath};
     return rc;
 }
 
@@ -170,7 +170,7 @@ static tcpx_ncclResult_t v8_props(const void *t, int dev, tcpx_plugin_props *out
     tcpx_ncclResult_t rc = V8(t)->getProperties(dev, &p);
     if (rc) return rc;
     *out = (tcpx_plugin_props){p.name, p.ptrSupport, p.speed, p.maxComms, p.maxRecvs,
-                               p.netDeviceType, p.netDeviceVersion, 0};
+                               p.netDeviceType, p.netDeviceVersion, 0, p.pciPath};
     return rc;
 }
 

@@ -53,7 +53,7 @@ static tcpx_ncclResult_t v9_props(const void *t, int dev, tcpx_plugin_props *out
     tcpx_ncclResult_t rc = V9(t)->getProperties(dev, &p);
     if (rc) return rc;
     *out = (tcpx_plugin_props){p.name, p.ptrSupport, p.speed, p.maxComms, p.maxRecvs,
-                               p.netDeviceType, p.netDeviceVersion, p.maxP2pBytes};
+                               p.netDeviceType, p.netDeviceVersion, p.maxP2pBytes, p.pciPath};
     return rc;
 }
 
@@ -171,7 +171,7 @@ static tcpx_ncclResult_t v10_props(const void *t, int dev, tcpx_plugin_props *ou
     tcpx_ncclResult_t rc = V10(t)->getProperties(dev, &p);
     if (rc) return rc;
     *out = (tcpx_plugin_props){p.name, p.ptrSupport, p.speed, p.maxComms, p.maxRecvs,
-                               p.netDeviceType, p.netDeviceVersion, p.maxP2pBytes};
+                               p.netDeviceType, p.netDeviceVersion, p.maxP2pBytes, p.pciPath};
     return rc;
 }
 

@@ -462,7 +462,10 @@ tcpx_session *gt_session(const gt_sess_opts *o)
     tcpx_config_init(&cfg);
     cfg.gpu_id = o->gpu;
     cfg.channels = o->channels ? o->channels : 4;
-    snprintf(cfg.transport, sizeof cfg.transport, "socket");
+    /* HX_TRANSPORT runs the test over an ncclNet plugin (the devmem emulator). */
+    const char *transport = getenv("HX_TRANSPORT");
+    int plugin = transport && *transport;
+    snprintf(cfg.transport, sizeof cfg.transport, "%s", plugin ? transport : "socket");
     snprintf(cfg.bind_addr, sizeof cfg.bind_addr, "127.0.0.1");
     snprintf(cfg.name, sizeof cfg.name, "%s", o->name);
     if (o->chunk) cfg.chunk_bytes = o->chunk;
@@ -489,8 +492,9 @@ tcpx_session *gt_session(const gt_sess_opts *o)
              e->chunk_bytes, o->chunk);
     HX_CHECK(!o->slots || e->staging_slots == o->slots, "session %s has staging_slots %d, asked for %d", o->name,
              e->staging_slots, o->slots);
-    HX_CHECK(strcmp(tcpx_session_transport(s), "socket") == 0, "session %s uses transport \"%s\", expected \"socket\"",
-             o->name, tcpx_session_transport(s));
+    HX_CHECK(plugin == (strcmp(tcpx_session_transport(s), "socket") != 0),
+             "session %s uses transport \"%s\", expected %s", o->name, tcpx_session_transport(s),
+             plugin ? transport : "\"socket\"");
     return s;
 }
 

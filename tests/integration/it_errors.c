@@ -135,6 +135,24 @@ static void check_config(void)
                  "gpu_id 0 without a GPU: tcpx_session_create returned %s, expected TCPX_ERR_UNSUPPORTED: %s",
                  tcpx_strerror(st), tcpx_last_error());
     }
+    /* net_device: the socket transport has one device */
+    tcpx_config_init(&cfg);
+    snprintf(cfg.transport, sizeof cfg.transport, "socket");
+    cfg.net_device = 1;
+    HX_EXPECT(tcpx_session_create(&cfg, &s), TCPX_ERR_INVALID);
+    HX_CHECK(strstr(tcpx_last_error(), "has 1 device"), "net_device 1: error does not say why: %s", tcpx_last_error());
+    cfg.net_device = -2;
+    HX_EXPECT(tcpx_session_create(&cfg, &s), TCPX_ERR_INVALID);
+    cfg.net_device = 0;
+    HX_OK(tcpx_session_create(&cfg, &s));
+    tcpx_session_destroy(s);
+    setenv("TCPX_NET_DEVICE", "-5", 1);
+    tcpx_config_init(&cfg);
+    HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
+    setenv("TCPX_NET_DEVICE", "0", 1);
+    HX_OK(tcpx_config_apply_env(&cfg));
+    HX_CHECK(cfg.net_device == 0, "TCPX_NET_DEVICE=0 gave net_device %d", cfg.net_device);
+    unsetenv("TCPX_NET_DEVICE");
     setenv("TCPX_CHANNELS", "four", 1);
     tcpx_config_init(&cfg);
     HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
