@@ -147,8 +147,9 @@ tcpx_status urx_pull(tcpx_session *s, tcpx_urx *u, int slot, uint8_t *land, size
     /* Zero the landing slot for its next receive (see urx_open). */
     if (!st) st = tcpx_gpu_memset_async(u->stream, land, 0, len);
     if (!st) st = tcpx_gpu_event_record(u->ev[slot], u->stream);
+    if (st) return st;
     uint64_t deadline = tcpx_deadline_ms(s->cfg.peer_timeout_ms);
-    while (!st && (st = urx_query(u, slot)) == TCPX_IN_PROGRESS) {
+    while ((st = urx_query(u, slot)) == TCPX_IN_PROGRESS) {
         if (tcpx_now_ns() > deadline)
             return tcpx_set_error(TCPX_ERR_TIMEOUT, "device unpack of a %zu-byte control receive did not finish "
                                   "within %d ms", len, s->cfg.peer_timeout_ms);

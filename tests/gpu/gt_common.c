@@ -244,11 +244,13 @@ void gt_region_init(tcpx_session *s, gt_gpu *c, gt_region *r, tcpx_mem_kind kind
         HX_CHECK(c && c->dev >= 0, "region %s: GPU memory without an open device", name);
         r->gpu = c;
         void *p = NULL;
-        tcpx_status st = tcpx_gpu_malloc(c->g, size, &p);
+        size_t skew = 1000 + (size_t)(seed % 16); /* transports must cope with unaligned regions */
+        tcpx_status st = tcpx_gpu_malloc(c->g, size + skew, &p);
         if (st != TCPX_OK)
-            HX_FAIL("tcpx_gpu_malloc(%zu bytes on GPU %d) for region %s returned %s: %s", size, c->dev, name,
+            HX_FAIL("tcpx_gpu_malloc(%zu bytes on GPU %d) for region %s returned %s: %s", size + skew, c->dev, name,
                     tcpx_strerror(st), tcpx_last_error());
-        r->ptr = p;
+        r->alloc = p;
+        r->ptr = (uint8_t *)p + skew;
     } else {
         r->map = (size + 4095) & ~(size_t)4095;
         void *p = mmap(NULL, r->map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -280,7 +282,7 @@ void gt_region_fini(tcpx_session *s, gt_region *r)
         if (st != TCPX_OK)
             HX_FAIL("tcpx_mem_deregister(region %s) returned %s: %s", r->name, tcpx_strerror(st), tcpx_last_error());
     }
-    if (r->kind == TCPX_MEM_CUDA) tcpx_gpu_free(r->gpu->g, r->ptr);
+    if (r->kind == TCPX_MEM_CUDA) tcpx_gpu_free(r->gpu->g, r->alloc);
     else munmap(r->ptr, r->map);
     r->ptr = NULL;
     r->id = 0;

@@ -72,6 +72,7 @@ void gt_gpu_close(gt_gpu *c);
 typedef struct gt_region {
     tcpx_mem_kind kind;
     uint8_t *ptr;              /* registered base */
+    void *alloc;               /* CUDA: the allocation (ptr lies inside, off any page boundary) */
     size_t size;               /* registered size */
     size_t map;                /* host: mmap length */
     tcpx_mem_id id;
@@ -79,7 +80,8 @@ typedef struct gt_region {
     char name[48];
 } gt_region;
 
-/* Allocate size bytes (cudaMalloc on c's device, or mmap), fill them with
+/* Allocate size bytes (cudaMalloc on c's device, starting 1000..1015 bytes
+ * into the allocation so that registrations are not page-aligned; or mmap), fill them with
  * `seed`, register them with the session (kind HOST or CUDA) and check
  * tcpx_mem_info. */
 void gt_region_init(tcpx_session *s, gt_gpu *c, gt_region *r, tcpx_mem_kind kind, size_t size, uint64_t seed,
