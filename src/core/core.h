@@ -328,6 +328,8 @@ void unexpected_free_all(tcpx_peer *p);
 
 /* netdev.c */
 tcpx_status pick_net_device(tcpx_session *s, int ndev);
+/* Leading path components two paths share ("/a/b/c", "/a/b/d": 2). */
+int pci_path_shared(const char *a, const char *b);
 
 /* rx_unpack.c (device-unpack transports only) */
 tcpx_status urx_open(tcpx_session *s, void *comm, size_t land_bytes, tcpx_urx **out);

@@ -13,8 +13,7 @@
 #include "util/error.h"
 #include "util/log.h"
 
-/* Leading path components two sysfs paths share. */
-static int common_depth(const char *a, const char *b)
+int pci_path_shared(const char *a, const char *b)
 {
     int depth = 0;
     for (size_t i = 0;; i++) {
@@ -48,7 +47,7 @@ tcpx_status pick_net_device(tcpx_session *s, int ndev)
     for (int d = 0; d < ndev; d++) {
         tcpx_net_props p;
         if (s->net->get_properties(s->net, d, &p)) return tcpx_set_error(TCPX_ERR_TRANSPORT, "%s", tcpx_last_error());
-        int depth = p.pci_path[0] ? common_depth(gpu_path, p.pci_path) : 0;
+        int depth = p.pci_path[0] ? pci_path_shared(gpu_path, p.pci_path) : 0;
         TCPX_DEBUG("session %s: net device %d (%s, %s): %d PCI path components shared with the GPU", s->cfg.name, d,
                    p.name, p.pci_path[0] ? p.pci_path : "no PCI path", depth);
         if (depth > best_depth) {
