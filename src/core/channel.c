@@ -94,7 +94,7 @@ static uint8_t *posted_buf(tcpx_chan *c, tcpx_chunk *ch)
  * buffer it was posted with, then out of a staging slot into host memory. */
 static tcpx_status start_unpack(tcpx_peer *p, tcpx_chan *c, tcpx_chunk *ch)
 {
-    tcpx_status st = urx_unpack(p->s, c->urx, ch->uslot, posted_buf(c, ch), ch->len,
+    tcpx_status st = urx_unpack(c->urx, ch->uslot, posted_buf(c, ch), ch->len,
                                 ch->slot >= 0 ? ch->op->ptr + ch->off : NULL);
     if (st) peer_fail(p, st, "device unpack of a %zu-byte chunk: %s", ch->len, tcpx_last_error());
     return st;
@@ -222,10 +222,7 @@ static tcpx_status post_chunks(tcpx_peer *p, tcpx_chan *c, int is_send)
             return (tcpx_status)rc;
         }
         if (!ch->req) break;
-        if (c->urx) {
-            ch->uslot = urx_next_slot(c->urx);
-            urx_posted(c->urx);
-        }
+        if (c->urx) ch->uslot = urx_take_slot(c->urx);
         c->posted++;
     }
     return TCPX_OK;

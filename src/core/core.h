@@ -338,18 +338,21 @@ void urx_free(tcpx_session *s, tcpx_urx *u);               /* after it closed; N
 /* Device memory starting on a page boundary, as GPUDirect-TCPX registers
  * only page-aligned GPU buffers; free *raw with tcpx_gpu_free. */
 tcpx_status urx_dev_alloc(tcpx_session *s, size_t size, uint8_t **aligned, void **raw);
-int urx_next_slot(const tcpx_urx *u);                      /* queue slot of the next irecv */
-void urx_posted(tcpx_urx *u);                              /* an irecv was posted */
-uint8_t *urx_land(tcpx_urx *u);
-void *urx_land_mh(tcpx_urx *u);
+int urx_take_slot(tcpx_urx *u);                           /* queue slot of the irecv just posted */
+/* Post a receive whose destination is host memory: into host_buf (host_mh),
+ * or, over a device-unpack transport (u), into u's landing area at land_off,
+ * with *uslot its queue slot; bring it in with urx_pull. *req stays NULL
+ * when the transport has no room now. */
+int recv_post_host(tcpx_session *s, void *comm, tcpx_urx *u, size_t land_off, uint8_t *host_buf, size_t cap,
+                   void *host_mh, void **req, int *uslot);
 /* Queue the gather of a finished receive into dst (the buffer it was posted
  * with), then a copy of the len bytes to host_out when not NULL; its event
  * completes when both are done. */
-tcpx_status urx_unpack(tcpx_session *s, tcpx_urx *u, int slot, uint8_t *dst, size_t len, void *host_out);
+tcpx_status urx_unpack(tcpx_urx *u, int slot, uint8_t *dst, size_t len, void *host_out);
 tcpx_status urx_query(tcpx_urx *u, int slot);              /* TCPX_OK, TCPX_IN_PROGRESS or an error */
 /* The same for a landing slot, waited for (bounded by the peer timeout),
  * with the landing slot zeroed again afterwards. */
-tcpx_status urx_pull(tcpx_session *s, tcpx_urx *u, int slot, uint8_t *land, size_t len, void *host_out);
+tcpx_status urx_pull(tcpx_session *s, tcpx_urx *u, int slot, size_t land_off, size_t len, void *host_out);
 
 /* progress.c */
 void sess_lock(tcpx_session *s);    /* s->mu, and the session's GPU current for plugin calls */

@@ -122,16 +122,11 @@ static int identify(tcpx_session *s, tcpx_inbound *in, const char **why)
         return 1;
     }
     if (!in->req) {
-        if (in->urx ? s->net->irecv(s->net, in->comm, urx_land(in->urx), cap, 0, urx_land_mh(in->urx), &in->req)
-                    : s->net->irecv(s->net, in->comm, in->buf, cap, 0, in->mh, &in->req)) {
+        if (recv_post_host(s, in->comm, in->urx, 0, in->buf, cap, in->mh, &in->req, &in->uslot)) {
             *why = "receive failed";
             return 1;
         }
         if (!in->req) return 0;
-        if (in->urx) {
-            in->uslot = urx_next_slot(in->urx);
-            urx_posted(in->urx);
-        }
     }
     int done = 0;
     size_t size = 0;
@@ -142,7 +137,7 @@ static int identify(tcpx_session *s, tcpx_inbound *in, const char **why)
     }
     if (!done) return 0;
     if (size > cap) size = cap;
-    if (in->urx && urx_pull(s, in->urx, in->uslot, urx_land(in->urx), size, in->buf)) {
+    if (in->urx && urx_pull(s, in->urx, in->uslot, 0, size, in->buf)) {
         *why = tcpx_last_error();
         return 1;
     }

@@ -5,6 +5,7 @@
 
 #include "core/core.h"
 #include "gpu/gpu.h"
+#include "gpu/unpack.h"
 #include "util/error.h"
 #include "util/random.h"
 
@@ -99,7 +100,7 @@ tcpx_status tcpx_mem_register(tcpx_session *s, void *ptr, size_t size, tcpx_mem_
          * the transport's business; the memory itself is not touched. */
         void *base = NULL;
         size_t len = 0;
-        uintptr_t page = (uintptr_t)ptr & ~(uintptr_t)4095;
+        uintptr_t page = (uintptr_t)ptr & ~(uintptr_t)(TCPX_UNPACK_PAGE_SIZE - 1);
         if (!tcpx_gpu_alloc_range(s->gpu, ptr, &base, &len) && page >= (uintptr_t)base) {
             r->reg_ptr = (uint8_t *)page;
             r->reg_size = size + ((uintptr_t)ptr - page);

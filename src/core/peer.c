@@ -252,17 +252,10 @@ static void ctrl_send_progress(tcpx_peer *p)
 /* Post control receive i (into ctrl_in_buf, or the GPU landing area). */
 static int ctrl_post(tcpx_peer *p, int i)
 {
-    tcpx_net *n = p->s->net;
     size_t off = (size_t)i * TCPX_CTRL_MSG_MAX;
-    int rc = p->ctrl_urx ? n->irecv(n, p->ctrl_recv, urx_land(p->ctrl_urx) + off, TCPX_CTRL_MSG_MAX, 0,
-                                    urx_land_mh(p->ctrl_urx), &p->ctrl_in_req[i])
-                         : n->irecv(n, p->ctrl_recv, p->ctrl_in_buf + off, TCPX_CTRL_MSG_MAX, 0, p->ctrl_in_mh,
-                                    &p->ctrl_in_req[i]);
+    int rc = recv_post_host(p->s, p->ctrl_recv, p->ctrl_urx, off, p->ctrl_in_buf + off, TCPX_CTRL_MSG_MAX,
+                            p->ctrl_in_mh, &p->ctrl_in_req[i], &p->ctrl_in_uslot[i]);
     if (!rc && !p->ctrl_in_req[i]) rc = tcpx_set_error(TCPX_ERR_TRANSPORT, "transport refused a control receive");
-    if (!rc && p->ctrl_urx) {
-        p->ctrl_in_uslot[i] = urx_next_slot(p->ctrl_urx);
-        urx_posted(p->ctrl_urx);
-    }
     return rc;
 }
 
@@ -284,7 +277,7 @@ static void ctrl_recv_progress(tcpx_peer *p)
         uint8_t *buf = p->ctrl_in_buf + (size_t)i * TCPX_CTRL_MSG_MAX;
         if (size > TCPX_CTRL_MSG_MAX) size = TCPX_CTRL_MSG_MAX;
         tcpx_status ust = p->ctrl_urx ? urx_pull(p->s, p->ctrl_urx, p->ctrl_in_uslot[i],
-                                                 urx_land(p->ctrl_urx) + (size_t)i * TCPX_CTRL_MSG_MAX, size, buf)
+                                                 (size_t)i * TCPX_CTRL_MSG_MAX, size, buf)
                                       : TCPX_OK;
         if (ust) {
             peer_fail(p, ust, "control stream: device unpack: %s", tcpx_last_error());

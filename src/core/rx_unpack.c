@@ -123,27 +123,41 @@ tcpx_status urx_open(tcpx_session *s, void *comm, size_t land_bytes, tcpx_urx **
     return TCPX_OK;
 }
 
-int urx_next_slot(const tcpx_urx *u) { return (int)(u->nposted % TCPX_UNPACK_SLOTS); }
-void urx_posted(tcpx_urx *u) { u->nposted++; }
-uint8_t *urx_land(tcpx_urx *u) { return u->land; }
-void *urx_land_mh(tcpx_urx *u) { return u->land_mh; }
+int urx_take_slot(tcpx_urx *u) { return (int)(u->nposted++ % TCPX_UNPACK_SLOTS); }
 
-tcpx_status urx_unpack(tcpx_session *s, tcpx_urx *u, int slot, uint8_t *dst, size_t len, void *host_out)
+int recv_post_host(tcpx_session *s, void *comm, tcpx_urx *u, size_t land_off, uint8_t *host_buf, size_t cap,
+                   void *host_mh, void **req, int *uslot)
 {
-    (void)s;
+    tcpx_net *n = s->net;
+    int rc = u ? n->irecv(n, comm, u->land + land_off, cap, 0, u->land_mh, req)
+               : n->irecv(n, comm, host_buf, cap, 0, host_mh, req);
+    if (!rc && u && *req) *uslot = urx_take_slot(u);
+    return rc;
+}
+
+/* Queue the checked gather of slot's list into dst, then the copy out. */
+static tcpx_status queue_gather(tcpx_urx *u, int slot, uint8_t *dst, size_t len, void *host_out)
+{
     uint64_t cnt = u->meta->cnt[slot];
     tcpx_status st = tcpx_unpack_check(u->meta->mem[slot], cnt, u->bounce_size, len);
     if (!st) st = tcpx_gpu_unpack(u->stream, u->meta_dev->mem[slot], cnt, u->bounce, dst, len);
     if (!st && host_out) st = tcpx_gpu_memcpy_async(u->stream, host_out, dst, len);
+    return st;
+}
+
+tcpx_status urx_unpack(tcpx_urx *u, int slot, uint8_t *dst, size_t len, void *host_out)
+{
+    tcpx_status st = queue_gather(u, slot, dst, len, host_out);
     if (!st) st = tcpx_gpu_event_record(u->ev[slot], u->stream);
     return st;
 }
 
 tcpx_status urx_query(tcpx_urx *u, int slot) { return tcpx_gpu_event_query(u->ev[slot]); }
 
-tcpx_status urx_pull(tcpx_session *s, tcpx_urx *u, int slot, uint8_t *land, size_t len, void *host_out)
+tcpx_status urx_pull(tcpx_session *s, tcpx_urx *u, int slot, size_t land_off, size_t len, void *host_out)
 {
-    tcpx_status st = urx_unpack(s, u, slot, land, len, host_out);
+    uint8_t *land = u->land + land_off;
+    tcpx_status st = queue_gather(u, slot, land, len, host_out);
     /* Zero the landing slot for its next receive (see urx_open). */
     if (!st) st = tcpx_gpu_memset_async(u->stream, land, 0, len);
     if (!st) st = tcpx_gpu_event_record(u->ev[slot], u->stream);

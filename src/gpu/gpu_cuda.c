@@ -240,6 +240,21 @@ static void resolve_get_range(void)
     }
 }
 
+/* The allocation holding ptr, with a device current and g_get_range
+ * resolved (non-NULL). */
+static tcpx_status alloc_range_current(const void *ptr, void **base, size_t *size)
+{
+    CUdeviceptr b = 0;
+    size_t len = 0;
+    CUresult r = g_get_range(&b, &len, (CUdeviceptr)(uintptr_t)ptr);
+    if (r != CUDA_SUCCESS)
+        return tcpx_set_error(TCPX_ERR_INVALID, "%p is not inside a CUDA allocation (cuMemGetAddressRange error %d)",
+                              ptr, (int)r);
+    *base = (void *)(uintptr_t)b;
+    *size = len;
+    return TCPX_OK;
+}
+
 tcpx_status tcpx_gpu_check_ptr(tcpx_gpu *g, const void *ptr, size_t size)
 {
     if (!ptr) return tcpx_set_error(TCPX_ERR_INVALID, "NULL is not CUDA device memory");
@@ -280,19 +295,13 @@ tcpx_status tcpx_gpu_check_ptr(tcpx_gpu *g, const void *ptr, size_t size)
     }
     pthread_once(&g_range_once, resolve_get_range);
     if (g_get_range) {
-        CUdeviceptr base = 0;
+        void *base = NULL;
         size_t len = 0;
-        CUresult r = g_get_range(&base, &len, (CUdeviceptr)(uintptr_t)ptr);
-        if (r != CUDA_SUCCESS) {
-            st = tcpx_set_error(TCPX_ERR_INVALID,
-                                "%p is not inside a CUDA allocation (cuMemGetAddressRange error %d)", ptr, (int)r);
-            goto out;
-        }
+        if ((st = alloc_range_current(ptr, &base, &len))) goto out;
         uintptr_t end = (uintptr_t)base + len, p = (uintptr_t)ptr;
         if (p < (uintptr_t)base || size > end - p) {
             st = tcpx_set_error(TCPX_ERR_INVALID,
-                                "[%p, +%zu) runs past the end of its CUDA allocation [%p, +%zu)", ptr, size,
-                                (void *)(uintptr_t)base, len);
+                                "[%p, +%zu) runs past the end of its CUDA allocation [%p, +%zu)", ptr, size, base, len);
             goto out;
         }
     }
@@ -312,16 +321,7 @@ tcpx_status tcpx_gpu_alloc_range(tcpx_gpu *g, const void *ptr, void **base, size
     int prev;
     tcpx_status st = tcpx_gpu__enter(g->device, &prev);
     if (st) return st;
-    CUdeviceptr b = 0;
-    size_t len = 0;
-    CUresult r = g_get_range(&b, &len, (CUdeviceptr)(uintptr_t)ptr);
-    if (r != CUDA_SUCCESS)
-        st = tcpx_set_error(TCPX_ERR_INVALID, "%p is not inside a CUDA allocation (cuMemGetAddressRange error %d)",
-                            ptr, (int)r);
-    else {
-        *base = (void *)(uintptr_t)b;
-        *size = len;
-    }
+    st = alloc_range_current(ptr, base, size);
     tcpx_gpu__leave(prev);
     return st;
 }
