@@ -213,13 +213,16 @@ static tcpx_status post_chunks(tcpx_peer *p, tcpx_chan *c, int is_send)
         } else {
             mh = mem_mr(s, ch->op->r, c->comm, &st);
         }
-        int rc = st;
-        if (!rc)
-            rc = is_send ? n->isend(n, c->comm, buf, ch->len, 0, mh, &ch->req)
-                         : n->irecv(n, c->comm, buf, ch->len, 0, mh, &ch->req);
-        if (rc) {
-            peer_fail(p, (tcpx_status)rc, "data stream: %s", tcpx_last_error());
-            return (tcpx_status)rc;
+        if (st) {
+            peer_fail(p, st, "data stream: %s", tcpx_last_error());
+            return st;
+        }
+        /* A stream that refuses a post is broken (a plugin sees the peer
+         * gone there as often as in test): the peer failed, as in test_posted. */
+        if (is_send ? n->isend(n, c->comm, buf, ch->len, 0, mh, &ch->req)
+                    : n->irecv(n, c->comm, buf, ch->len, 0, mh, &ch->req)) {
+            peer_fail(p, TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
+            return TCPX_ERR_PEER;
         }
         if (!ch->req) break;
         if (c->urx) ch->uslot = urx_take_slot(c->urx);
