@@ -321,7 +321,13 @@ void ops_remove(tcpx_peer *p, tcpx_op *op);
 void op_complete(tcpx_op *op);
 void op_fail(tcpx_op *op, tcpx_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void op_chunk_done(tcpx_op *op);
-tcpx_status handle_ctrl(tcpx_peer *p, const tcpx_msg *m);
+/* Handlers of the messages of an established connection (proto.h's list). */
+tcpx_status twosided_on_rts(tcpx_peer *p, const tcpx_msg *m);
+tcpx_status twosided_on_cts(tcpx_peer *p, const tcpx_msg *m);
+tcpx_status twosided_on_data(tcpx_peer *p, const tcpx_msg *m);
+tcpx_status twosided_on_ack(tcpx_peer *p, const tcpx_msg *m);
+tcpx_status twosided_on_nack(tcpx_peer *p, const tcpx_msg *m);
+tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status op_start(tcpx_op *op);
 void op_withdraw(tcpx_op *op);
 void unexpected_free_all(tcpx_peer *p);
@@ -358,6 +364,8 @@ tcpx_status urx_pull(tcpx_session *s, tcpx_urx *u, int slot, size_t land_off, si
 void sess_lock(tcpx_session *s);    /* s->mu, and the session's GPU current for plugin calls */
 void sess_unlock(tcpx_session *s);
 void sess_progress_locked(tcpx_session *s);
+/* Hand a decoded message of an established connection to its handler. */
+tcpx_status msg_dispatch(tcpx_peer *p, const tcpx_msg *m);
 void sess_wake(void *arg);
 void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline);
 /* The same for a caller holding s->mu: released while asleep, held again on return. */

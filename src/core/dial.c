@@ -43,7 +43,7 @@ tcpx_status dial_start(tcpx_session *s, tcpx_peer *p, int role)
         memset(&m, 0, sizeof m);
         size_t cap = TCPX_HELLO_BUF;
         if (i == 0) {
-            m.op = TCPX_OP_HELLO;
+            m.type = TCPX_MSG_HELLO;
             m.u.hello.role = (uint8_t)role;
             m.u.hello.channels = (uint16_t)s->cfg.channels;
             m.u.hello.token = p->remote.token;
@@ -55,7 +55,7 @@ tcpx_status dial_start(tcpx_session *s, tcpx_peer *p, int role)
             }
             cap = TCPX_CTRL_MSG_MAX;
         } else {
-            m.op = TCPX_OP_DHELLO;
+            m.type = TCPX_MSG_DHELLO;
             m.u.dhello.token = p->remote.token;
             m.u.dhello.nonce = p->nonce;
             m.u.dhello.channel = (uint16_t)(i - 1);

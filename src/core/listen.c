@@ -155,17 +155,17 @@ static int identify(tcpx_session *s, tcpx_inbound *in, const char **why)
         *why = tcpx_last_error();
         return 1;
     }
-    int want = in->lidx == 0 ? TCPX_OP_HELLO : TCPX_OP_DHELLO;
-    if (m.op != want) {
+    int want = in->lidx == 0 ? TCPX_MSG_HELLO : TCPX_MSG_DHELLO;
+    if (m.type != want) {
         *why = "first message is not a hello";
         return 1;
     }
-    uint64_t token = m.op == TCPX_OP_HELLO ? m.u.hello.token : m.u.dhello.token;
+    uint64_t token = m.type == TCPX_MSG_HELLO ? m.u.hello.token : m.u.dhello.token;
     if (token != s->token) {
         *why = "wrong session token (refused)";
         return 1;
     }
-    if (m.op == TCPX_OP_HELLO && m.u.hello.role == TCPX_HELLO_INITIATE) {
+    if (m.type == TCPX_MSG_HELLO && m.u.hello.role == TCPX_HELLO_INITIATE) {
         in->blob = malloc(m.payload_len ? m.payload_len : 1);
         if (!in->blob) {
             *why = "out of memory";
@@ -176,7 +176,7 @@ static int identify(tcpx_session *s, tcpx_inbound *in, const char **why)
     m.payload = NULL;
     in->msg = m;
     in->identified = 1;
-    if (m.op == TCPX_OP_HELLO)
+    if (m.type == TCPX_MSG_HELLO)
         TCPX_DEBUG("hello from %s (role %d, %u channels)", m.u.hello.name, m.u.hello.role, m.u.hello.channels);
     return 0;
 }

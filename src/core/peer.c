@@ -203,7 +203,7 @@ tcpx_status peer_send_ctrl(tcpx_peer *p, const tcpx_msg *m)
     }
     size_t len = tcpx_msg_encode(m, p->outq + p->outq_len, TCPX_CTRL_MSG_MAX);
     if (!len) {
-        peer_fail(p, TCPX_ERR_INVALID, "control message %s does not fit a frame", tcpx_op_name(m->op));
+        peer_fail(p, TCPX_ERR_INVALID, "control message %s does not fit a frame", tcpx_msg_name(m->type));
         return TCPX_ERR_INVALID;
     }
     p->outq_len += len;
@@ -290,7 +290,7 @@ static void ctrl_recv_progress(tcpx_peer *p)
             tcpx_msg m;
             tcpx_status st = tcpx_msg_frame_next(buf + off, size - off, &len);
             if (!st) st = tcpx_msg_decode(buf + off, len, &m);
-            if (!st) st = handle_ctrl(p, &m);
+            if (!st) st = msg_dispatch(p, &m);
             if (p->state != PEER_READY) return;
             if (st) {
                 peer_fail(p, st, "bad control message: %s", tcpx_last_error());

@@ -6,6 +6,7 @@
 #include "core/core.h"
 #include "gpu/gpu.h"
 #include "util/clock.h"
+#include "util/error.h"
 #include "util/log.h"
 
 /* Plugins such as GPUDirect-TCPX work on the calling thread's current CUDA
@@ -36,6 +37,27 @@ void sess_progress_locked(tcpx_session *s)
     s->last_progress_ns = tcpx_now_ns();
     inbound_progress(s, 0);
     for (tcpx_peer *p = s->peers; p; p = p->next) peer_progress(p);
+}
+
+/* HELLO and DHELLO open a comm; on an established one they are an error. */
+static tcpx_status msg_refuse(tcpx_peer *p, const tcpx_msg *m)
+{
+    return tcpx_set_error(TCPX_ERR_PROTOCOL, "unexpected %s on an established connection from %s",
+                          tcpx_msg_name(m->type), p->name);
+}
+
+typedef tcpx_status (*msg_handler)(tcpx_peer *p, const tcpx_msg *m);
+
+static const msg_handler handlers[TCPX_MSG_MAX_] = {
+#define HANDLER_(name, value, hdr, handler) [TCPX_MSG_##name] = handler,
+    TCPX_MSG_TYPES(HANDLER_)
+#undef HANDLER_
+};
+
+tcpx_status msg_dispatch(tcpx_peer *p, const tcpx_msg *m)
+{
+    /* The decoder admits listed types only. */
+    return handlers[m->type](p, m);
 }
 
 /* Called by transport threads on every completion. */

@@ -5,18 +5,14 @@
 #include "util/bytes.h"
 #include "util/error.h"
 
-/* Fixed header size (common part + op fields) of each op. */
-static size_t op_hdr_size(uint8_t op)
+/* Fixed header size (common part + type fields) of each type; 0 = unknown. */
+static size_t type_hdr_size(uint8_t type)
 {
-    switch (op) {
-    case TCPX_OP_HELLO: return TCPX_PROTO_HDR_COMMON + 1 + 2 + 8 + 8 + TCPX_NAME_MAX;
-    case TCPX_OP_DHELLO: return TCPX_PROTO_HDR_COMMON + 8 + 8 + 2;
-    case TCPX_OP_RTS: return TCPX_PROTO_HDR_COMMON + 24;
-    case TCPX_OP_CTS: return TCPX_PROTO_HDR_COMMON + 20;
-    case TCPX_OP_DATA: return TCPX_PROTO_HDR_COMMON + 8 + 8 + 4 + 2;
-    case TCPX_OP_ACK: return TCPX_PROTO_HDR_COMMON + 8;
-    case TCPX_OP_NACK: return TCPX_PROTO_HDR_COMMON + 8 + 4;
-    case TCPX_OP_CANCEL: return TCPX_PROTO_HDR_COMMON + 8;
+    switch (type) {
+#define HDR_(name, value, hdr, handler) \
+    case TCPX_MSG_##name: return TCPX_PROTO_HDR_COMMON + (hdr);
+        TCPX_MSG_TYPES(HDR_)
+#undef HDR_
     default: return 0;
     }
 }
@@ -24,7 +20,7 @@ static size_t op_hdr_size(uint8_t op)
 tcpx_status tcpx_msg_frame_next(const void *buf, size_t len, size_t *msg_len)
 {
     tcpx_rbuf r = tcpx_rbuf_make(buf, len);
-    tcpx_r_u16(&r); /* version, op */
+    tcpx_r_u16(&r); /* version, type */
     uint16_t hs = tcpx_r_u16(&r);
     uint32_t plen = tcpx_r_u32(&r);
     if (r.bad) return tcpx_set_error(TCPX_ERR_PROTOCOL, "control frame: %zu bytes left, too short for a header", len);
@@ -34,23 +30,28 @@ tcpx_status tcpx_msg_frame_next(const void *buf, size_t len, size_t *msg_len)
     return TCPX_OK;
 }
 
-const char *tcpx_op_name(uint8_t op)
+const char *tcpx_msg_name(uint8_t type)
 {
-    static const char *names[] = {"?", "HELLO", "DHELLO", "RTS", "CTS", "DATA", "ACK", "NACK", "CANCEL"};
-    return op < TCPX_OP_MAX_ ? names[op] : "?";
+    switch (type) {
+#define NAME_(name, value, hdr, handler) \
+    case TCPX_MSG_##name: return #name;
+        TCPX_MSG_TYPES(NAME_)
+#undef NAME_
+    default: return "?";
+    }
 }
 
 size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
 {
-    size_t hs = op_hdr_size(m->op);
+    size_t hs = type_hdr_size(m->type);
     if (!hs) return 0;
     tcpx_wbuf w = tcpx_wbuf_make(buf, cap);
     tcpx_w_u8(&w, TCPX_PROTO_VERSION);
-    tcpx_w_u8(&w, m->op);
+    tcpx_w_u8(&w, m->type);
     tcpx_w_u16(&w, (uint16_t)hs);
     tcpx_w_u32(&w, m->payload_len);
-    switch (m->op) {
-    case TCPX_OP_HELLO: {
+    switch (m->type) {
+    case TCPX_MSG_HELLO: {
         char name[TCPX_NAME_MAX] = {0};
         memcpy(name, m->u.hello.name, strnlen(m->u.hello.name, sizeof name - 1));
         tcpx_w_u8(&w, m->u.hello.role);
@@ -60,33 +61,33 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
         tcpx_w_bytes(&w, name, sizeof name);
         break;
     }
-    case TCPX_OP_DHELLO:
+    case TCPX_MSG_DHELLO:
         tcpx_w_u64(&w, m->u.dhello.token);
         tcpx_w_u64(&w, m->u.dhello.nonce);
         tcpx_w_u16(&w, m->u.dhello.channel);
         break;
-    case TCPX_OP_RTS:
+    case TCPX_MSG_RTS:
         tcpx_w_u64(&w, m->u.rts.send_id);
         tcpx_w_u64(&w, m->u.rts.tag);
         tcpx_w_u64(&w, m->u.rts.size);
         break;
-    case TCPX_OP_CTS:
+    case TCPX_MSG_CTS:
         tcpx_w_u64(&w, m->u.cts.send_id);
         tcpx_w_u64(&w, m->u.cts.recv_id);
         tcpx_w_u32(&w, m->u.cts.max_chunk);
         break;
-    case TCPX_OP_DATA:
+    case TCPX_MSG_DATA:
         tcpx_w_u64(&w, m->u.data.recv_id);
         tcpx_w_u64(&w, m->u.data.size);
         tcpx_w_u32(&w, m->u.data.chunk);
         tcpx_w_u16(&w, m->u.data.first_channel);
         break;
-    case TCPX_OP_ACK: tcpx_w_u64(&w, m->u.ack.id); break;
-    case TCPX_OP_NACK:
+    case TCPX_MSG_ACK: tcpx_w_u64(&w, m->u.ack.id); break;
+    case TCPX_MSG_NACK:
         tcpx_w_u64(&w, m->u.nack.id);
         tcpx_w_u32(&w, (uint32_t)m->u.nack.status);
         break;
-    case TCPX_OP_CANCEL: tcpx_w_u64(&w, m->u.cancel.send_id); break;
+    case TCPX_MSG_CANCEL: tcpx_w_u64(&w, m->u.cancel.send_id); break;
     }
     tcpx_w_bytes(&w, m->payload, m->payload_len);
     return w.bad ? 0 : w.len;
@@ -96,23 +97,23 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
 {
     tcpx_rbuf r = tcpx_rbuf_make(buf, len);
     uint8_t version = tcpx_r_u8(&r);
-    uint8_t op = tcpx_r_u8(&r);
+    uint8_t type = tcpx_r_u8(&r);
     uint16_t hs = tcpx_r_u16(&r);
     uint32_t plen = tcpx_r_u32(&r);
     if (r.bad) return tcpx_set_error(TCPX_ERR_PROTOCOL, "control message of %zu bytes is too short", len);
     if (version != TCPX_PROTO_VERSION)
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "control message version %u, expected %u", version,
                               TCPX_PROTO_VERSION);
-    size_t want = op_hdr_size(op);
-    if (!want) return tcpx_set_error(TCPX_ERR_PROTOCOL, "unknown control op %u", op);
-    if (hs != want) return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s header size %u, expected %zu", tcpx_op_name(op), hs, want);
+    size_t want = type_hdr_size(type);
+    if (!want) return tcpx_set_error(TCPX_ERR_PROTOCOL, "unknown control message type %u", type);
+    if (hs != want) return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s header size %u, expected %zu", tcpx_msg_name(type), hs, want);
     if ((uint64_t)hs + plen != len)
-        return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: header %u + payload %u != message length %zu", tcpx_op_name(op),
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: header %u + payload %u != message length %zu", tcpx_msg_name(type),
                               hs, plen, len);
     memset(m, 0, sizeof *m);
-    m->op = op;
-    switch (op) {
-    case TCPX_OP_HELLO:
+    m->type = type;
+    switch (type) {
+    case TCPX_MSG_HELLO:
         m->u.hello.role = tcpx_r_u8(&r);
         m->u.hello.channels = tcpx_r_u16(&r);
         m->u.hello.token = tcpx_r_u64(&r);
@@ -125,13 +126,13 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
         if (!memchr(m->u.hello.name, '\0', TCPX_NAME_MAX) || !m->u.hello.name[0])
             return tcpx_set_error(TCPX_ERR_PROTOCOL, "HELLO: peer name empty or not terminated");
         break;
-    case TCPX_OP_DHELLO:
+    case TCPX_MSG_DHELLO:
         m->u.dhello.token = tcpx_r_u64(&r);
         m->u.dhello.nonce = tcpx_r_u64(&r);
         m->u.dhello.channel = tcpx_r_u16(&r);
         if (plen) return tcpx_set_error(TCPX_ERR_PROTOCOL, "DHELLO with payload");
         break;
-    case TCPX_OP_RTS:
+    case TCPX_MSG_RTS:
         m->u.rts.send_id = tcpx_r_u64(&r);
         m->u.rts.tag = tcpx_r_u64(&r);
         m->u.rts.size = tcpx_r_u64(&r);
@@ -139,28 +140,28 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
             return tcpx_set_error(TCPX_ERR_PROTOCOL, "RTS: inline payload %u for a message of %llu bytes", plen,
                                   (unsigned long long)m->u.rts.size);
         break;
-    case TCPX_OP_CTS:
+    case TCPX_MSG_CTS:
         m->u.cts.send_id = tcpx_r_u64(&r);
         m->u.cts.recv_id = tcpx_r_u64(&r);
         m->u.cts.max_chunk = tcpx_r_u32(&r);
         if (m->u.cts.max_chunk == 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "CTS: max chunk 0");
         break;
-    case TCPX_OP_DATA:
+    case TCPX_MSG_DATA:
         m->u.data.recv_id = tcpx_r_u64(&r);
         m->u.data.size = tcpx_r_u64(&r);
         m->u.data.chunk = tcpx_r_u32(&r);
         m->u.data.first_channel = tcpx_r_u16(&r);
         if (m->u.data.chunk == 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "DATA: chunk size 0");
         break;
-    case TCPX_OP_ACK: m->u.ack.id = tcpx_r_u64(&r); break;
-    case TCPX_OP_NACK:
+    case TCPX_MSG_ACK: m->u.ack.id = tcpx_r_u64(&r); break;
+    case TCPX_MSG_NACK:
         m->u.nack.id = tcpx_r_u64(&r);
         m->u.nack.status = (int32_t)tcpx_r_u32(&r);
         if (m->u.nack.status >= 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "NACK with non-error status");
         break;
-    case TCPX_OP_CANCEL: m->u.cancel.send_id = tcpx_r_u64(&r); break;
+    case TCPX_MSG_CANCEL: m->u.cancel.send_id = tcpx_r_u64(&r); break;
     }
-    if (r.bad || r.pos != hs) return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: truncated header", tcpx_op_name(op));
+    if (r.bad || r.pos != hs) return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: truncated header", tcpx_msg_name(type));
     m->payload = plen ? (const uint8_t *)buf + hs : NULL;
     m->payload_len = plen;
     return TCPX_OK;

@@ -5,10 +5,10 @@
  * or more messages back to back, each:
  *
  *   u8  version (TCPX_PROTO_VERSION)
- *   u8  op      (enum tcpx_op)
- *   u16 hdr_size   bytes of header, fixed per op, payload follows
+ *   u8  type    (enum tcpx_msg_type)
+ *   u16 hdr_size   bytes of header, fixed per type, payload follows
  *   u32 payload_len
- *   ... op fields (little-endian, fixed width) ...
+ *   ... type fields (little-endian, fixed width) ...
  *   ... payload (inline data, a connection-info blob, or an error text) ...
  *
  * A direction A->B is one control comm and N data comms, all A's send comms
@@ -44,17 +44,27 @@
 #define TCPX_INLINE_MAX (8 * 1024)
 #define TCPX_PROTO_HDR_COMMON 8
 
-enum tcpx_opcode {
-    TCPX_OP_HELLO = 1,
-    TCPX_OP_DHELLO = 2,
-    TCPX_OP_RTS = 3,
-    TCPX_OP_CTS = 4,
-    TCPX_OP_DATA = 5,
-    TCPX_OP_ACK = 6,
-    TCPX_OP_NACK = 7,
-    TCPX_OP_CANCEL = 8,
-    TCPX_OP_MAX_ = 9,
-};
+/* The one list of message types: name, wire value, bytes of type-specific
+ * header after the common 8, and the handler the progress engine dispatches
+ * an established connection's message to (HELLO and DHELLO only open a comm).
+ * The enum, the names, the header sizes and the dispatch table are all made
+ * from it. */
+#define TCPX_MSG_TYPES(X)                                  \
+    X(HELLO, 1, 1 + 2 + 8 + 8 + TCPX_NAME_MAX, msg_refuse) \
+    X(DHELLO, 2, 8 + 8 + 2, msg_refuse)                    \
+    X(RTS, 3, 24, twosided_on_rts)                         \
+    X(CTS, 4, 20, twosided_on_cts)                         \
+    X(DATA, 5, 22, twosided_on_data)                       \
+    X(ACK, 6, 8, twosided_on_ack)                          \
+    X(NACK, 7, 12, twosided_on_nack)                       \
+    X(CANCEL, 8, 8, twosided_on_cancel)
+
+typedef enum tcpx_msg_type {
+#define TCPX_MSG_ENUM_(name, value, hdr, handler) TCPX_MSG_##name = value,
+    TCPX_MSG_TYPES(TCPX_MSG_ENUM_)
+#undef TCPX_MSG_ENUM_
+    TCPX_MSG_MAX_ /* one past the last value: the list is dense from 1 */
+} tcpx_msg_type;
 
 enum tcpx_hello_role {
     TCPX_HELLO_INITIATE = 1,   /* connector -> acceptor, carries its conninfo */
@@ -62,7 +72,7 @@ enum tcpx_hello_role {
 };
 
 typedef struct tcpx_msg {
-    uint8_t op;
+    uint8_t type;                  /* enum tcpx_msg_type */
     union {
         struct {
             uint8_t role;
@@ -112,7 +122,7 @@ typedef struct tcpx_msg {
 size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap);
 
 /* Decode one message of exactly len bytes. TCPX_ERR_PROTOCOL (with detail)
- * on an unknown version or op, a wrong header size, a payload length that
+ * on an unknown version or type, a wrong header size, a payload length that
  * disagrees with len, or an out-of-range field. m->payload points into buf. */
 tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m);
 
@@ -121,7 +131,7 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m);
  * is cut short or announces more bytes than the frame holds. */
 tcpx_status tcpx_msg_frame_next(const void *buf, size_t len, size_t *msg_len);
 
-/* Static name of an op for logs. */
-const char *tcpx_op_name(uint8_t op);
+/* Static name of a message type for logs ("?" when unknown). */
+const char *tcpx_msg_name(uint8_t type);
 
 #endif

@@ -105,7 +105,7 @@ void op_chunk_done(tcpx_op *op)
 {
     if (++op->chunks_done < op->nchunks) return;
     if (op->kind == OP_RECV) {
-        tcpx_msg ack = {.op = TCPX_OP_ACK};
+        tcpx_msg ack = {.type = TCPX_MSG_ACK};
         ack.u.ack.id = op->remote_id;
         tcpx_peer *p = op->p;
         op_complete(op);
@@ -148,7 +148,7 @@ static tcpx_unexpected *unexpected_take(tcpx_peer *p, int by_tag, uint64_t key)
 
 static void send_nack(tcpx_peer *p, uint64_t id, tcpx_status st, const char *text)
 {
-    tcpx_msg m = {.op = TCPX_OP_NACK};
+    tcpx_msg m = {.type = TCPX_MSG_NACK};
     m.u.nack.id = id;
     m.u.nack.status = st;
     m.payload = (const uint8_t *)text;
@@ -177,21 +177,21 @@ static void match(tcpx_peer *p, tcpx_op *recv, uint64_t send_id, uint64_t size, 
             return;
         }
         op_complete(recv);
-        tcpx_msg ack = {.op = TCPX_OP_ACK};
+        tcpx_msg ack = {.type = TCPX_MSG_ACK};
         ack.u.ack.id = send_id;
         peer_send_ctrl(p, &ack);
         return;
     }
     recv->remote_id = send_id;
     recv->state = OPS_MATCHED;
-    tcpx_msg cts = {.op = TCPX_OP_CTS};
+    tcpx_msg cts = {.type = TCPX_MSG_CTS};
     cts.u.cts.send_id = send_id;
     cts.u.cts.recv_id = recv->id;
     cts.u.cts.max_chunk = (uint32_t)p->s->cfg.chunk_bytes;
     peer_send_ctrl(p, &cts);
 }
 
-static tcpx_status on_rts(tcpx_peer *p, const tcpx_msg *m)
+tcpx_status twosided_on_rts(tcpx_peer *p, const tcpx_msg *m)
 {
     uint64_t size = m->u.rts.size;
     int is_inline = size <= TCPX_INLINE_MAX;
@@ -225,7 +225,7 @@ static tcpx_status on_rts(tcpx_peer *p, const tcpx_msg *m)
     return TCPX_OK;
 }
 
-static tcpx_status on_cts(tcpx_peer *p, const tcpx_msg *m)
+tcpx_status twosided_on_cts(tcpx_peer *p, const tcpx_msg *m)
 {
     tcpx_op *op = ops_find(p, m->u.cts.send_id);
     if (op && op->kind == OP_SEND && op->state == OPS_CANCELLING) {
@@ -242,7 +242,7 @@ static tcpx_status on_cts(tcpx_peer *p, const tcpx_msg *m)
     size_t chunk = s->cfg.chunk_bytes < m->u.cts.max_chunk ? s->cfg.chunk_bytes : m->u.cts.max_chunk;
     op->remote_id = m->u.cts.recv_id;
     op->state = OPS_DATA;
-    tcpx_msg d = {.op = TCPX_OP_DATA};
+    tcpx_msg d = {.type = TCPX_MSG_DATA};
     d.u.data.recv_id = op->remote_id;
     d.u.data.size = op->size;
     d.u.data.chunk = (uint32_t)chunk;
@@ -252,7 +252,7 @@ static tcpx_status on_cts(tcpx_peer *p, const tcpx_msg *m)
     return TCPX_OK;
 }
 
-static tcpx_status on_data(tcpx_peer *p, const tcpx_msg *m)
+tcpx_status twosided_on_data(tcpx_peer *p, const tcpx_msg *m)
 {
     tcpx_op *op = ops_find(p, m->u.data.recv_id);
     if (!op || op->kind != OP_RECV || op->state != OPS_MATCHED || op->size != m->u.data.size ||
@@ -264,7 +264,7 @@ static tcpx_status on_data(tcpx_peer *p, const tcpx_msg *m)
     return TCPX_OK;
 }
 
-static tcpx_status on_ack(tcpx_peer *p, const tcpx_msg *m)
+tcpx_status twosided_on_ack(tcpx_peer *p, const tcpx_msg *m)
 {
     tcpx_op *op = ops_find(p, m->u.ack.id);
     int inline_wait = op && (op->state == OPS_RTS_SENT || op->state == OPS_CANCELLING) && op->size <= TCPX_INLINE_MAX;
@@ -277,7 +277,7 @@ static tcpx_status on_ack(tcpx_peer *p, const tcpx_msg *m)
     return TCPX_OK;
 }
 
-static tcpx_status on_nack(tcpx_peer *p, const tcpx_msg *m)
+tcpx_status twosided_on_nack(tcpx_peer *p, const tcpx_msg *m)
 {
     tcpx_op *op = ops_find(p, m->u.nack.id);
     if (!op) return TCPX_OK;
@@ -291,28 +291,17 @@ static tcpx_status on_nack(tcpx_peer *p, const tcpx_msg *m)
     return TCPX_OK;
 }
 
-tcpx_status handle_ctrl(tcpx_peer *p, const tcpx_msg *m)
+/* Not matched yet: drop it and confirm. Matched: the CTS or ACK already on
+ * its way tells the sender. */
+tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m)
 {
-    switch (m->op) {
-    case TCPX_OP_RTS: return on_rts(p, m);
-    case TCPX_OP_CTS: return on_cts(p, m);
-    case TCPX_OP_DATA: return on_data(p, m);
-    case TCPX_OP_ACK: return on_ack(p, m);
-    case TCPX_OP_NACK: return on_nack(p, m);
-    case TCPX_OP_CANCEL: {
-        /* Not matched yet: drop it and confirm. Matched: the CTS or ACK
-         * already on its way tells the sender. */
-        tcpx_unexpected *u = unexpected_take(p, 0, m->u.cancel.send_id);
-        if (u) {
-            free(u->data);
-            free(u);
-            send_nack(p, m->u.cancel.send_id, TCPX_ERR_PEER, "withdrawn by the sender before it was matched");
-        }
-        return TCPX_OK;
+    tcpx_unexpected *u = unexpected_take(p, 0, m->u.cancel.send_id);
+    if (u) {
+        free(u->data);
+        free(u);
+        send_nack(p, m->u.cancel.send_id, TCPX_ERR_PEER, "withdrawn by the sender before it was matched");
     }
-    default:
-        return tcpx_set_error(TCPX_ERR_PROTOCOL, "unexpected %s on an established connection", tcpx_op_name(m->op));
-    }
+    return TCPX_OK;
 }
 
 /* ------------------------------------------------------------ posting */
@@ -322,7 +311,7 @@ tcpx_status op_start(tcpx_op *op)
     tcpx_peer *p = op->p;
     ops_add(p, op);
     if (op->kind == OP_SEND) {
-        tcpx_msg m = {.op = TCPX_OP_RTS};
+        tcpx_msg m = {.type = TCPX_MSG_RTS};
         m.u.rts.send_id = op->id;
         m.u.rts.tag = op->tag;
         m.u.rts.size = op->size;
@@ -358,7 +347,7 @@ void op_withdraw(tcpx_op *op)
 {
     tcpx_peer *p = op->p;
     if (op->kind == OP_SEND && op->state == OPS_RTS_SENT && p->state == PEER_READY) {
-        tcpx_msg m = {.op = TCPX_OP_CANCEL};
+        tcpx_msg m = {.type = TCPX_MSG_CANCEL};
         m.u.cancel.send_id = op->id;
         op->state = OPS_CANCELLING;
         /* A withdrawn send never reads its memory again (a CTS is refused). */

@@ -40,26 +40,26 @@ const size_t fuzz_max_input = TCPX_CTRL_MSG_MAX;
 
 static int same(const tcpx_msg *a, const tcpx_msg *b)
 {
-    if (a->op != b->op || a->payload_len != b->payload_len) return 0;
+    if (a->type != b->type || a->payload_len != b->payload_len) return 0;
     if (a->payload_len && memcmp(a->payload, b->payload, a->payload_len)) return 0;
-    switch (a->op) {
-    case TCPX_OP_HELLO:
+    switch (a->type) {
+    case TCPX_MSG_HELLO:
         return a->u.hello.role == b->u.hello.role && a->u.hello.channels == b->u.hello.channels &&
                a->u.hello.token == b->u.hello.token && a->u.hello.nonce == b->u.hello.nonce &&
                !strcmp(a->u.hello.name, b->u.hello.name);
-    case TCPX_OP_DHELLO:
+    case TCPX_MSG_DHELLO:
         return a->u.dhello.token == b->u.dhello.token && a->u.dhello.nonce == b->u.dhello.nonce &&
                a->u.dhello.channel == b->u.dhello.channel;
-    case TCPX_OP_RTS:
+    case TCPX_MSG_RTS:
         return a->u.rts.send_id == b->u.rts.send_id && a->u.rts.tag == b->u.rts.tag && a->u.rts.size == b->u.rts.size;
-    case TCPX_OP_CTS: return a->u.cts.send_id == b->u.cts.send_id && a->u.cts.recv_id == b->u.cts.recv_id &&
+    case TCPX_MSG_CTS: return a->u.cts.send_id == b->u.cts.send_id && a->u.cts.recv_id == b->u.cts.recv_id &&
                                      a->u.cts.max_chunk == b->u.cts.max_chunk;
-    case TCPX_OP_DATA:
+    case TCPX_MSG_DATA:
         return a->u.data.recv_id == b->u.data.recv_id && a->u.data.size == b->u.data.size &&
                a->u.data.chunk == b->u.data.chunk && a->u.data.first_channel == b->u.data.first_channel;
-    case TCPX_OP_ACK: return a->u.ack.id == b->u.ack.id;
-    case TCPX_OP_NACK: return a->u.nack.id == b->u.nack.id && a->u.nack.status == b->u.nack.status;
-    case TCPX_OP_CANCEL: return a->u.cancel.send_id == b->u.cancel.send_id;
+    case TCPX_MSG_ACK: return a->u.ack.id == b->u.ack.id;
+    case TCPX_MSG_NACK: return a->u.nack.id == b->u.nack.id && a->u.nack.status == b->u.nack.status;
+    case TCPX_MSG_CANCEL: return a->u.cancel.send_id == b->u.cancel.send_id;
     }
     return 0;
 }
@@ -75,29 +75,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(tcpx_last_error()[0] != '\0', "no error text");
         return 0;
     }
-    FUZZ_ASSERT(m.op >= TCPX_OP_HELLO && m.op < TCPX_OP_MAX_, "op %u", m.op);
+    FUZZ_ASSERT(m.type >= TCPX_MSG_HELLO && m.type < TCPX_MSG_MAX_, "op %u", m.type);
     size_t hs = size - m.payload_len;
     FUZZ_ASSERT(m.payload_len <= size && hs >= TCPX_PROTO_HDR_COMMON, "payload %u of %zu", m.payload_len, size);
     FUZZ_ASSERT(hs == (size_t)(data[2] | data[3] << 8), "header size field");
     if (m.payload_len) FUZZ_ASSERT(m.payload == data + hs, "payload pointer not at the header's end");
     else FUZZ_ASSERT(m.payload == NULL, "payload pointer without payload");
-    switch (m.op) {
-    case TCPX_OP_HELLO:
+    switch (m.type) {
+    case TCPX_MSG_HELLO:
         FUZZ_ASSERT(m.u.hello.role == TCPX_HELLO_INITIATE || m.u.hello.role == TCPX_HELLO_REPLY, "role");
         FUZZ_ASSERT(m.u.hello.channels >= 1 && m.u.hello.channels <= TCPX_MAX_CHANNELS, "channels");
         FUZZ_ASSERT(memchr(m.u.hello.name, 0, TCPX_NAME_MAX) && m.u.hello.name[0], "name");
         break;
-    case TCPX_OP_DHELLO: FUZZ_ASSERT(m.payload_len == 0, "DHELLO payload"); break;
-    case TCPX_OP_RTS: FUZZ_ASSERT(!m.payload_len || m.payload_len == m.u.rts.size, "RTS inline size"); break;
-    case TCPX_OP_DATA: FUZZ_ASSERT(m.u.data.chunk != 0, "DATA chunk 0"); break;
-    case TCPX_OP_NACK: FUZZ_ASSERT(m.u.nack.status < 0, "NACK status"); break;
+    case TCPX_MSG_DHELLO: FUZZ_ASSERT(m.payload_len == 0, "DHELLO payload"); break;
+    case TCPX_MSG_RTS: FUZZ_ASSERT(!m.payload_len || m.payload_len == m.u.rts.size, "RTS inline size"); break;
+    case TCPX_MSG_DATA: FUZZ_ASSERT(m.u.data.chunk != 0, "DATA chunk 0"); break;
+    case TCPX_MSG_NACK: FUZZ_ASSERT(m.u.nack.status < 0, "NACK status"); break;
     }
     FUZZ_ASSERT(tcpx_msg_encode(&m, enc, size - 1) == 0, "encode into %zu bytes succeeded", size - 1);
     size_t len = tcpx_msg_encode(&m, enc, size);
     FUZZ_ASSERT(len == size, "re-encoded %zu bytes of %zu", len, size);
     st = tcpx_msg_decode(enc, len, &again);
     FUZZ_ASSERT(st == TCPX_OK && same(&m, &again), "re-encoded message decodes differently (status %d)", (int)st);
-    if (m.op == TCPX_OP_HELLO) {
+    if (m.type == TCPX_MSG_HELLO) {
         FUZZ_ASSERT(memcmp(enc, data, HELLO_NAME_OFF) == 0 &&
                         memcmp(enc + HELLO_NAME_OFF + TCPX_NAME_MAX, data + HELLO_NAME_OFF + TCPX_NAME_MAX,
                                size - HELLO_NAME_OFF - TCPX_NAME_MAX) == 0,
@@ -123,9 +123,9 @@ size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
     uint64_t s = seed;
     tcpx_msg m;
     memset(&m, 0, sizeof m);
-    m.op = (uint8_t)(TCPX_OP_HELLO + sm(&s) % (TCPX_OP_MAX_ - TCPX_OP_HELLO));
-    switch (m.op) {
-    case TCPX_OP_HELLO: {
+    m.type = (uint8_t)(TCPX_MSG_HELLO + sm(&s) % (TCPX_MSG_MAX_ - TCPX_MSG_HELLO));
+    switch (m.type) {
+    case TCPX_MSG_HELLO: {
         m.u.hello.role = (sm(&s) & 1) ? TCPX_HELLO_INITIATE : TCPX_HELLO_REPLY;
         m.u.hello.channels = (uint16_t)(1 + sm(&s) % TCPX_MAX_CHANNELS);
         m.u.hello.token = sm(&s);
@@ -135,35 +135,35 @@ size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
         m.payload_len = (uint32_t)(sm(&s) % 600);
         break;
     }
-    case TCPX_OP_DHELLO:
+    case TCPX_MSG_DHELLO:
         m.u.dhello.token = sm(&s);
         m.u.dhello.nonce = sm(&s);
         m.u.dhello.channel = (uint16_t)sm(&s);
         break;
-    case TCPX_OP_RTS:
+    case TCPX_MSG_RTS:
         m.u.rts.send_id = sm(&s);
         m.u.rts.tag = sm(&s);
         m.u.rts.size = sm(&s);
         if (sm(&s) & 1) m.u.rts.size = m.payload_len = (uint32_t)(1 + sm(&s) % 512);
         break;
-    case TCPX_OP_CTS:
+    case TCPX_MSG_CTS:
         m.u.cts.send_id = sm(&s);
         m.u.cts.recv_id = sm(&s);
         m.u.cts.max_chunk = (uint32_t)sm(&s) | 1;
         break;
-    case TCPX_OP_DATA:
+    case TCPX_MSG_DATA:
         m.u.data.recv_id = sm(&s);
         m.u.data.size = sm(&s);
         m.u.data.chunk = (uint32_t)sm(&s) | 1;
         m.u.data.first_channel = (uint16_t)sm(&s);
         break;
-    case TCPX_OP_ACK: m.u.ack.id = sm(&s); break;
-    case TCPX_OP_NACK:
+    case TCPX_MSG_ACK: m.u.ack.id = sm(&s); break;
+    case TCPX_MSG_NACK:
         m.u.nack.id = sm(&s);
         m.u.nack.status = -(int32_t)(1 + sm(&s) % 11);
         m.payload_len = (uint32_t)(sm(&s) % 100);
         break;
-    case TCPX_OP_CANCEL: m.u.cancel.send_id = sm(&s); break;
+    case TCPX_MSG_CANCEL: m.u.cancel.send_id = sm(&s); break;
     }
     for (uint32_t i = 0; i < m.payload_len; i++) payload[i] = (uint8_t)sm(&s);
     m.payload = m.payload_len ? payload : NULL;

@@ -233,7 +233,7 @@ static int stranger_round(tcpx_net *n, const tcpx_conninfo *ci, int round, void 
         tcpx_msg m;
         memset(&m, 0, sizeof m);
         uint8_t enc[TCPX_CTRL_MSG_MAX];
-        m.op = TCPX_OP_HELLO;
+        m.type = TCPX_MSG_HELLO;
         m.u.hello.role = TCPX_HELLO_INITIATE;
         m.u.hello.channels = 2;
         m.u.hello.token = ci->token ^ 0x1000000000000001ull;
@@ -246,7 +246,7 @@ static int stranger_round(tcpx_net *n, const tcpx_conninfo *ci, int round, void 
         net_send_one(n, handle, enc, len);
 
         memset(&m, 0, sizeof m);
-        m.op = TCPX_OP_DHELLO;
+        m.type = TCPX_MSG_DHELLO;
         m.u.dhello.token = ci->token + 1;
         m.u.dhello.nonce = 42;
         m.u.dhello.channel = (uint16_t)(h ? h - 1 : 0);
@@ -254,7 +254,7 @@ static int stranger_round(tcpx_net *n, const tcpx_conninfo *ci, int round, void 
         net_send_one(n, handle, enc, len);
 
         memset(&m, 0, sizeof m);
-        m.op = TCPX_OP_RTS;
+        m.type = TCPX_MSG_RTS;
         m.u.rts.send_id = 1;
         m.u.rts.tag = 1;
         m.u.rts.size = 1u << 30;

@@ -86,9 +86,9 @@ static uint8_t g_payload[TCPX_CTRL_MSG_MAX];
 static void random_msg(tcpx_msg *m, uint8_t op)
 {
     memset(m, 0, sizeof *m);
-    m->op = op;
+    m->type = op;
     switch (op) {
-    case TCPX_OP_HELLO: {
+    case TCPX_MSG_HELLO: {
         m->u.hello.role = rnd_below(2) ? TCPX_HELLO_INITIATE : TCPX_HELLO_REPLY;
         m->u.hello.channels = (uint16_t)(1 + rnd_below(TCPX_MAX_CHANNELS));
         m->u.hello.token = rnd_nonzero();
@@ -99,12 +99,12 @@ static void random_msg(tcpx_msg *m, uint8_t op)
         m->payload_len = (uint32_t)rnd_below(9000); /* a conninfo blob is up to 8376 bytes */
         break;
     }
-    case TCPX_OP_DHELLO:
+    case TCPX_MSG_DHELLO:
         m->u.dhello.token = rnd_nonzero();
         m->u.dhello.nonce = rnd_nonzero();
         m->u.dhello.channel = (uint16_t)rnd();
         break;
-    case TCPX_OP_RTS:
+    case TCPX_MSG_RTS:
         m->u.rts.send_id = rnd_nonzero();
         m->u.rts.tag = rnd();
         if (rnd_below(2)) { /* inline */
@@ -114,24 +114,24 @@ static void random_msg(tcpx_msg *m, uint8_t op)
             m->u.rts.size = rnd_below(4) ? rnd() : rnd_below(2); /* 0, 1 or anything */
         }
         break;
-    case TCPX_OP_CTS:
+    case TCPX_MSG_CTS:
         m->u.cts.send_id = rnd_nonzero();
         m->u.cts.recv_id = rnd_nonzero();
         m->u.cts.max_chunk = (uint32_t)rnd_nonzero() | 1;
         break;
-    case TCPX_OP_DATA:
+    case TCPX_MSG_DATA:
         m->u.data.recv_id = rnd_nonzero();
         m->u.data.size = rnd();
         m->u.data.chunk = (uint32_t)(1 + rnd_below(UINT32_MAX));
         m->u.data.first_channel = (uint16_t)rnd();
         break;
-    case TCPX_OP_ACK: m->u.ack.id = rnd(); break;
-    case TCPX_OP_NACK:
+    case TCPX_MSG_ACK: m->u.ack.id = rnd(); break;
+    case TCPX_MSG_NACK:
         m->u.nack.id = rnd();
         m->u.nack.status = rnd_below(2) ? -(int32_t)(1 + rnd_below(11)) : (int32_t)(0x80000000u | (uint32_t)rnd());
         m->payload_len = (uint32_t)rnd_below(300);
         break;
-    case TCPX_OP_CANCEL: m->u.cancel.send_id = rnd(); break;
+    case TCPX_MSG_CANCEL: m->u.cancel.send_id = rnd(); break;
     }
     if (m->payload_len) {
         rnd_fill(g_payload, m->payload_len);
@@ -142,40 +142,40 @@ static void random_msg(tcpx_msg *m, uint8_t op)
 static size_t expected_hdr(uint8_t op)
 {
     switch (op) {
-    case TCPX_OP_HELLO: return 8 + 1 + 2 + 8 + 8 + TCPX_NAME_MAX;
-    case TCPX_OP_DHELLO: return 8 + 18;
-    case TCPX_OP_RTS: return 8 + 24;
-    case TCPX_OP_CTS: return 8 + 20;
-    case TCPX_OP_DATA: return 8 + 22;
-    case TCPX_OP_ACK: return 8 + 8;
-    case TCPX_OP_NACK: return 8 + 12;
-    case TCPX_OP_CANCEL: return 8 + 8;
+    case TCPX_MSG_HELLO: return 8 + 1 + 2 + 8 + 8 + TCPX_NAME_MAX;
+    case TCPX_MSG_DHELLO: return 8 + 18;
+    case TCPX_MSG_RTS: return 8 + 24;
+    case TCPX_MSG_CTS: return 8 + 20;
+    case TCPX_MSG_DATA: return 8 + 22;
+    case TCPX_MSG_ACK: return 8 + 8;
+    case TCPX_MSG_NACK: return 8 + 12;
+    case TCPX_MSG_CANCEL: return 8 + 8;
     }
     return 0;
 }
 
 static int msg_equal(const tcpx_msg *a, const tcpx_msg *b)
 {
-    if (a->op != b->op || a->payload_len != b->payload_len) return 0;
+    if (a->type != b->type || a->payload_len != b->payload_len) return 0;
     if (a->payload_len && memcmp(a->payload, b->payload, a->payload_len) != 0) return 0;
-    switch (a->op) {
-    case TCPX_OP_HELLO:
+    switch (a->type) {
+    case TCPX_MSG_HELLO:
         return a->u.hello.role == b->u.hello.role && a->u.hello.channels == b->u.hello.channels &&
                a->u.hello.token == b->u.hello.token && a->u.hello.nonce == b->u.hello.nonce &&
                strcmp(a->u.hello.name, b->u.hello.name) == 0;
-    case TCPX_OP_DHELLO:
+    case TCPX_MSG_DHELLO:
         return a->u.dhello.token == b->u.dhello.token && a->u.dhello.nonce == b->u.dhello.nonce &&
                a->u.dhello.channel == b->u.dhello.channel;
-    case TCPX_OP_RTS:
+    case TCPX_MSG_RTS:
         return a->u.rts.send_id == b->u.rts.send_id && a->u.rts.tag == b->u.rts.tag && a->u.rts.size == b->u.rts.size;
-    case TCPX_OP_CTS: return a->u.cts.send_id == b->u.cts.send_id && a->u.cts.recv_id == b->u.cts.recv_id &&
+    case TCPX_MSG_CTS: return a->u.cts.send_id == b->u.cts.send_id && a->u.cts.recv_id == b->u.cts.recv_id &&
                                      a->u.cts.max_chunk == b->u.cts.max_chunk;
-    case TCPX_OP_DATA:
+    case TCPX_MSG_DATA:
         return a->u.data.recv_id == b->u.data.recv_id && a->u.data.size == b->u.data.size &&
                a->u.data.chunk == b->u.data.chunk && a->u.data.first_channel == b->u.data.first_channel;
-    case TCPX_OP_ACK: return a->u.ack.id == b->u.ack.id;
-    case TCPX_OP_NACK: return a->u.nack.id == b->u.nack.id && a->u.nack.status == b->u.nack.status;
-    case TCPX_OP_CANCEL: return a->u.cancel.send_id == b->u.cancel.send_id;
+    case TCPX_MSG_ACK: return a->u.ack.id == b->u.ack.id;
+    case TCPX_MSG_NACK: return a->u.nack.id == b->u.nack.id && a->u.nack.status == b->u.nack.status;
+    case TCPX_MSG_CANCEL: return a->u.cancel.send_id == b->u.cancel.send_id;
     }
     return 0;
 }
@@ -187,17 +187,17 @@ static size_t encode_checked(const tcpx_msg *m)
 {
     memset(g_buf, 0xA5, sizeof g_buf);
     size_t len = tcpx_msg_encode(m, g_buf, sizeof g_buf);
-    size_t hs = expected_hdr(m->op);
-    CHECK(len == hs + m->payload_len, "%s: encoded %zu bytes, expected %zu + %u", tcpx_op_name(m->op), len, hs,
+    size_t hs = expected_hdr(m->type);
+    CHECK(len == hs + m->payload_len, "%s: encoded %zu bytes, expected %zu + %u", tcpx_msg_name(m->type), len, hs,
           m->payload_len);
     if (!len) return 0;
     for (size_t i = len; i < sizeof g_buf; i++)
         if (g_buf[i] != 0xA5) {
-            CHECK(0, "%s: encode wrote past its length at %zu", tcpx_op_name(m->op), i);
+            CHECK(0, "%s: encode wrote past its length at %zu", tcpx_msg_name(m->type), i);
             break;
         }
-    CHECK(len <= TCPX_CTRL_MSG_MAX, "%s: %zu bytes exceeds TCPX_CTRL_MSG_MAX", tcpx_op_name(m->op), len);
-    CHECK(g_buf[0] == TCPX_PROTO_VERSION && g_buf[1] == m->op, "version/op bytes %u %u", g_buf[0], g_buf[1]);
+    CHECK(len <= TCPX_CTRL_MSG_MAX, "%s: %zu bytes exceeds TCPX_CTRL_MSG_MAX", tcpx_msg_name(m->type), len);
+    CHECK(g_buf[0] == TCPX_PROTO_VERSION && g_buf[1] == m->type, "version/op bytes %u %u", g_buf[0], g_buf[1]);
     CHECK((size_t)(g_buf[2] | g_buf[3] << 8) == hs, "hdr_size field %u", g_buf[2] | g_buf[3] << 8);
     uint32_t pl = g_buf[4] | g_buf[5] << 8 | g_buf[6] << 16 | (uint32_t)g_buf[7] << 24;
     CHECK(pl == m->payload_len, "payload_len field %u", pl);
@@ -216,23 +216,23 @@ static void test_roundtrip(uint8_t op, int sweep)
     memcpy(exact, g_buf, len);
     memset(&out, 0x5A, sizeof out);
     tcpx_status st = tcpx_msg_decode(exact, len, &out);
-    CHECK(st == TCPX_OK, "%s: decode -> %s: %s", tcpx_op_name(op), tcpx_strerror(st), tcpx_last_error());
-    CHECK(msg_equal(&in, &out), "%s: round trip differs", tcpx_op_name(op));
+    CHECK(st == TCPX_OK, "%s: decode -> %s: %s", tcpx_msg_name(op), tcpx_strerror(st), tcpx_last_error());
+    CHECK(msg_equal(&in, &out), "%s: round trip differs", tcpx_msg_name(op));
     if (st == TCPX_OK) {
-        if (in.payload_len) CHECK(out.payload == exact + expected_hdr(op), "%s: payload pointer", tcpx_op_name(op));
-        else CHECK(out.payload == NULL, "%s: payload pointer without payload", tcpx_op_name(op));
+        if (in.payload_len) CHECK(out.payload == exact + expected_hdr(op), "%s: payload pointer", tcpx_msg_name(op));
+        else CHECK(out.payload == NULL, "%s: payload pointer without payload", tcpx_msg_name(op));
     }
 
     /* Too small a buffer: 0, and never a partial claim. */
     uint8_t *small = malloc(len);
-    CHECK(tcpx_msg_encode(&in, small, len) == len, "%s: encode into exact cap", tcpx_op_name(op));
-    CHECK(tcpx_msg_encode(&in, small, len - 1) == 0, "%s: encode into len-1 returned non-zero", tcpx_op_name(op));
-    CHECK(tcpx_msg_encode(&in, small, 0) == 0, "%s: encode into 0", tcpx_op_name(op));
-    CHECK(tcpx_msg_encode(&in, small, 7) == 0, "%s: encode into 7", tcpx_op_name(op));
+    CHECK(tcpx_msg_encode(&in, small, len) == len, "%s: encode into exact cap", tcpx_msg_name(op));
+    CHECK(tcpx_msg_encode(&in, small, len - 1) == 0, "%s: encode into len-1 returned non-zero", tcpx_msg_name(op));
+    CHECK(tcpx_msg_encode(&in, small, 0) == 0, "%s: encode into 0", tcpx_msg_name(op));
+    CHECK(tcpx_msg_encode(&in, small, 7) == 0, "%s: encode into 7", tcpx_msg_name(op));
     free(small);
 
     if (sweep) {
-        for (size_t t = 0; t < len; t++) expect_reject(exact, t, tcpx_op_name(op), (long)t);
+        for (size_t t = 0; t < len; t++) expect_reject(exact, t, tcpx_msg_name(op), (long)t);
         for (size_t extra = 1; extra <= 4; extra++) {
             uint8_t *c = malloc(len + extra);
             memcpy(c, exact, len);
@@ -255,8 +255,8 @@ static void test_roundtrip(uint8_t op, int sweep)
             c[i] ^= (uint8_t)(1u << rnd_below(8));
             tcpx_msg m;
             if (tcpx_msg_decode(c, len, &m) == TCPX_OK)
-                CHECK(m.op == op && m.payload_len == in.payload_len, "%s: flip at %zu changed op/length",
-                      tcpx_op_name(op), i);
+                CHECK(m.type == op && m.payload_len == in.payload_len, "%s: flip at %zu changed op/length",
+                      tcpx_msg_name(op), i);
             memcpy(c, exact, len);
         }
         free(c);
@@ -275,7 +275,7 @@ static void test_header_errors(uint8_t op)
     tcpx_msg m;
     random_msg(&m, op);
     size_t len = tcpx_msg_encode(&m, g_buf, sizeof g_buf);
-    CHECK(len > 0, "encode %s", tcpx_op_name(op));
+    CHECK(len > 0, "encode %s", tcpx_msg_name(op));
     if (!len) return;
     static uint8_t c[TCPX_CTRL_MSG_MAX + 64];
     size_t hs = expected_hdr(op);
@@ -286,7 +286,7 @@ static void test_header_errors(uint8_t op)
         c[0] = versions[i];
         expect_reject(c, len, "wrong version", versions[i]);
     }
-    const uint8_t ops[] = {0, TCPX_OP_MAX_, 10, 100, 255};
+    const uint8_t ops[] = {0, TCPX_MSG_MAX_, 10, 100, 255};
     for (size_t i = 0; i < sizeof ops; i++) {
         memcpy(c, g_buf, len);
         c[1] = ops[i];
@@ -341,7 +341,7 @@ static void test_field_errors(void)
     } while (0)
 
     /* RTS: an inline payload must be exactly the message size. */
-    random_msg(&m, TCPX_OP_RTS);
+    random_msg(&m, TCPX_MSG_RTS);
     m.payload = g_payload;
     rnd_fill(g_payload, 64);
     m.payload_len = 50;
@@ -361,14 +361,14 @@ static void test_field_errors(void)
     ACCEPT("RTS without payload");
 
     /* DATA: chunk 0. */
-    random_msg(&m, TCPX_OP_DATA);
+    random_msg(&m, TCPX_MSG_DATA);
     m.u.data.chunk = 0;
     REJECT("DATA chunk 0", 0);
     m.u.data.chunk = 1;
     ACCEPT("DATA chunk 1");
 
     /* CTS: max chunk 0. */
-    random_msg(&m, TCPX_OP_CTS);
+    random_msg(&m, TCPX_MSG_CTS);
     m.u.cts.max_chunk = 0;
     REJECT("CTS max chunk 0", 0);
     m.u.cts.max_chunk = 1;
@@ -376,7 +376,7 @@ static void test_field_errors(void)
 
     /* NACK: status must be an error. */
     const int32_t nonneg[] = {0, 1, 2, 0x7FFFFFFF};
-    random_msg(&m, TCPX_OP_NACK);
+    random_msg(&m, TCPX_MSG_NACK);
     for (size_t i = 0; i < 4; i++) {
         m.u.nack.status = nonneg[i];
         REJECT("NACK status", (long)nonneg[i]);
@@ -387,7 +387,7 @@ static void test_field_errors(void)
     ACCEPT("NACK TCPX_ERR_PEER");
 
     /* DHELLO carries no payload. */
-    random_msg(&m, TCPX_OP_DHELLO);
+    random_msg(&m, TCPX_MSG_DHELLO);
     m.payload = g_payload;
     m.payload_len = 1 + (uint32_t)rnd_below(100);
     rnd_fill(g_payload, m.payload_len);
@@ -395,7 +395,7 @@ static void test_field_errors(void)
 
     /* HELLO: role, channels, name. */
     const uint8_t roles[] = {0, 3, 0x81, 255};
-    random_msg(&m, TCPX_OP_HELLO);
+    random_msg(&m, TCPX_MSG_HELLO);
     for (size_t i = 0; i < sizeof roles; i++) {
         m.u.hello.role = roles[i];
         REJECT("HELLO role", roles[i]);
@@ -428,14 +428,14 @@ static void test_field_errors(void)
 static void test_encode_invalid(void)
 {
     tcpx_msg m;
-    random_msg(&m, TCPX_OP_ACK);
-    const uint8_t ops[] = {0, TCPX_OP_MAX_, 200};
+    random_msg(&m, TCPX_MSG_ACK);
+    const uint8_t ops[] = {0, TCPX_MSG_MAX_, 200};
     for (size_t i = 0; i < sizeof ops; i++) {
-        m.op = ops[i];
+        m.type = ops[i];
         CHECK(tcpx_msg_encode(&m, g_buf, sizeof g_buf) == 0, "encode of op %u returned non-zero", ops[i]);
     }
     /* Payload larger than the buffer. */
-    random_msg(&m, TCPX_OP_RTS);
+    random_msg(&m, TCPX_MSG_RTS);
     m.payload = g_payload;
     m.payload_len = TCPX_INLINE_MAX;
     m.u.rts.size = TCPX_INLINE_MAX;
@@ -446,9 +446,9 @@ static void test_encode_invalid(void)
 static void test_op_names(void)
 {
     const char *want[] = {"?", "HELLO", "DHELLO", "RTS", "CTS", "DATA", "ACK", "NACK", "CANCEL"};
-    for (unsigned op = 0; op < TCPX_OP_MAX_; op++)
-        CHECK(strcmp(tcpx_op_name((uint8_t)op), want[op]) == 0, "op name %u = %s", op, tcpx_op_name((uint8_t)op));
-    CHECK(strcmp(tcpx_op_name(TCPX_OP_MAX_), "?") == 0 && strcmp(tcpx_op_name(255), "?") == 0, "unknown op names");
+    for (unsigned op = 0; op < TCPX_MSG_MAX_; op++)
+        CHECK(strcmp(tcpx_msg_name((uint8_t)op), want[op]) == 0, "op name %u = %s", op, tcpx_msg_name((uint8_t)op));
+    CHECK(strcmp(tcpx_msg_name(TCPX_MSG_MAX_), "?") == 0 && strcmp(tcpx_msg_name(255), "?") == 0, "unknown op names");
 }
 
 int main(void)
@@ -458,19 +458,19 @@ int main(void)
     g_rng = g_seed;
     printf("test_proto: seed=%" PRIu64 " (TCPX_TEST_SEED reproduces)\n", g_seed);
 
-    for (uint8_t op = TCPX_OP_HELLO; op < TCPX_OP_MAX_; op++) {
+    for (uint8_t op = TCPX_MSG_HELLO; op < TCPX_MSG_MAX_; op++) {
         for (int i = 0; i < 300; i++) test_roundtrip(op, i < 3);
         for (int i = 0; i < 3; i++) test_header_errors(op);
     }
     /* Largest messages the protocol sends must fit TCPX_CTRL_MSG_MAX. */
     tcpx_msg m;
-    random_msg(&m, TCPX_OP_RTS);
+    random_msg(&m, TCPX_MSG_RTS);
     m.payload = g_payload;
     m.payload_len = TCPX_INLINE_MAX;
     m.u.rts.size = TCPX_INLINE_MAX;
     rnd_fill(g_payload, TCPX_INLINE_MAX);
     CHECK(encode_checked(&m) == 32 + TCPX_INLINE_MAX, "largest inline RTS");
-    CHECK(expected_hdr(TCPX_OP_HELLO) + tcpx_conninfo_size(TCPX_MAX_CHANNELS) <= TCPX_CTRL_MSG_MAX,
+    CHECK(expected_hdr(TCPX_MSG_HELLO) + tcpx_conninfo_size(TCPX_MAX_CHANNELS) <= TCPX_CTRL_MSG_MAX,
           "a HELLO with a 64-channel conninfo does not fit TCPX_CTRL_MSG_MAX");
 
     test_field_errors();
