@@ -360,9 +360,14 @@ tcpx_status urx_query(tcpx_urx *u, int slot);              /* TCPX_OK, TCPX_IN_P
  * with the landing slot zeroed again afterwards. */
 tcpx_status urx_pull(tcpx_session *s, tcpx_urx *u, int slot, size_t land_off, size_t len, void *host_out);
 
-/* progress.c */
+/* lock.c */
 void sess_lock(tcpx_session *s);    /* s->mu, and the session's GPU current for plugin calls */
 void sess_unlock(tcpx_session *s);
+/* A thread of the session's own (the progress thread) keeps its GPU current
+ * for good: call once when it starts. */
+void sess_own_thread_gpu(tcpx_session *s);
+
+/* progress.c */
 void sess_progress_locked(tcpx_session *s);
 /* Hand a decoded message of an established connection to its handler. */
 tcpx_status msg_dispatch(tcpx_peer *p, const tcpx_msg *m);
