@@ -65,8 +65,15 @@ enum tcpx_op_state {
     OPS_FAILED,
 };
 
+/* What differs between kinds of op, set by the file that starts one. */
+typedef struct tcpx_op_hooks {
+    void (*chunks_done)(tcpx_op *op);   /* every chunk retired */
+    void (*finish)(tcpx_op *op);        /* leaving the peer (done or failed): undo kind links */
+} tcpx_op_hooks;
+
 struct tcpx_op {
     uint64_t id;
+    const tcpx_op_hooks *hooks;
     int kind, state;
     tcpx_status status;
     char *errmsg;                  /* detail for a failed op (malloc'd) */
@@ -314,13 +321,17 @@ void stage_release(tcpx_stage *st);
 static inline uint8_t *stage_slot(tcpx_stage *st, int slot) { return st->arena + (size_t)slot * st->slot_bytes; }
 tcpx_status op_copy(tcpx_session *s, const tcpx_op *op, void *dst, const void *src, size_t n);
 
-/* twosided.c */
+/* op.c */
 void ops_add(tcpx_peer *p, tcpx_op *op);
 tcpx_op *ops_find(tcpx_peer *p, uint64_t id);
 void ops_remove(tcpx_peer *p, tcpx_op *op);
 void op_complete(tcpx_op *op);
 void op_fail(tcpx_op *op, tcpx_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* One more chunk of op retired; the kind's chunks_done hook after the last. */
 void op_chunk_done(tcpx_op *op);
+void op_free(tcpx_op *op);          /* an op that has left its peer (or never joined one) */
+
+/* twosided.c */
 /* Handlers of the messages of an established connection (proto.h's list). */
 tcpx_status twosided_on_rts(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status twosided_on_cts(tcpx_peer *p, const tcpx_msg *m);

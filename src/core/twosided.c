@@ -1,42 +1,12 @@
 /* twosided.c - tag-matched sends and receives: the RTS/CTS/DATA/ACK state
- * machine of proto.h, operation completion and failure.
+ * machine of proto.h: matching, and what sends and receives do on each message.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "util/error.h"
-#include "util/log.h"
-
-/* ------------------------------------------------------------ op table */
-
-void ops_add(tcpx_peer *p, tcpx_op *op)
-{
-    tcpx_op **b = &p->ops[op->id % TCPX_OP_BUCKETS];
-    op->h_next = *b;
-    *b = op;
-    p->nops++;
-}
-
-tcpx_op *ops_find(tcpx_peer *p, uint64_t id)
-{
-    for (tcpx_op *op = p->ops[id % TCPX_OP_BUCKETS]; op; op = op->h_next)
-        if (op->id == id) return op;
-    return NULL;
-}
-
-void ops_remove(tcpx_peer *p, tcpx_op *op)
-{
-    for (tcpx_op **link = &p->ops[op->id % TCPX_OP_BUCKETS]; *link; link = &(*link)->h_next)
-        if (*link == op) {
-            *link = op->h_next;
-            op->h_next = NULL;
-            p->nops--;
-            return;
-        }
-}
 
 static void posted_remove(tcpx_peer *p, tcpx_op *op)
 {
@@ -57,63 +27,28 @@ static void posted_append(tcpx_peer *p, tcpx_op *op)
     p->posted_tail = op;
 }
 
-/* An op leaves the peer: no table, no queue, its region free again. A
- * released (detached) op is freed here; otherwise its transfer counts it. */
-static void op_finish(tcpx_op *op)
+/* A receive leaves the posted queue when it finishes, however it ends. */
+static void recv_finish(tcpx_op *op) { posted_remove(op->p, op); }
+
+/* Every chunk of a send or receive retired. A receive then has every byte
+ * in place: done, and the sender is told. A send is done once the receiver
+ * also said so (its ACK may come first). */
+static void recv_chunks_done(tcpx_op *op)
 {
-    posted_remove(op->p, op);
-    ops_remove(op->p, op);
-    if (op->holds_region) op->r->busy--;
-    op->holds_region = 0;
-    if (op->x) {
-        op->x->ndone++;
-        if (op->status && !op->x->err) {
-            op->x->err = op->status;
-            snprintf(op->x->errmsg, sizeof op->x->errmsg, "%s", op->errmsg ? op->errmsg : "");
-        }
-    } else {
-        tcpx_peer *p = op->p;
-        free(op->errmsg);
-        free(op);
-        peer_unref(p);
-    }
+    tcpx_msg ack = {.type = TCPX_MSG_ACK};
+    ack.u.ack.id = op->remote_id;
+    tcpx_peer *p = op->p;
+    op_complete(op);
+    peer_send_ctrl(p, &ack);
 }
 
-void op_complete(tcpx_op *op)
+static void send_chunks_done(tcpx_op *op)
 {
-    op->state = OPS_DONE;
-    op->status = TCPX_OK;
-    op_finish(op);
+    if (op->acked) op_complete(op);
 }
 
-void op_fail(tcpx_op *op, tcpx_status st, const char *fmt, ...)
-{
-    char msg[300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    op->state = OPS_FAILED;
-    op->status = st;
-    free(op->errmsg);
-    op->errmsg = strdup(msg);
-    TCPX_DEBUG("op %llu failed: %s: %s", (unsigned long long)op->id, tcpx_strerror(st), msg);
-    op_finish(op);
-}
-
-void op_chunk_done(tcpx_op *op)
-{
-    if (++op->chunks_done < op->nchunks) return;
-    if (op->kind == OP_RECV) {
-        tcpx_msg ack = {.type = TCPX_MSG_ACK};
-        ack.u.ack.id = op->remote_id;
-        tcpx_peer *p = op->p;
-        op_complete(op);
-        peer_send_ctrl(p, &ack);
-    } else if (op->acked) {
-        op_complete(op);
-    }
-}
+static const tcpx_op_hooks send_hooks = {.chunks_done = send_chunks_done};
+static const tcpx_op_hooks recv_hooks = {.chunks_done = recv_chunks_done, .finish = recv_finish};
 
 /* ------------------------------------------------------------ unexpected */
 
@@ -309,6 +244,7 @@ tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m)
 tcpx_status op_start(tcpx_op *op)
 {
     tcpx_peer *p = op->p;
+    op->hooks = op->kind == OP_SEND ? &send_hooks : &recv_hooks;
     ops_add(p, op);
     if (op->kind == OP_SEND) {
         tcpx_msg m = {.type = TCPX_MSG_RTS};

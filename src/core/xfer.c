@@ -60,7 +60,7 @@ static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mem
         }
     }
     if (st) {
-        for (size_t i = 0; ops && i < n; i++) free(ops[i]);
+        for (size_t i = 0; ops && i < n; i++) op_free(ops[i]);
         free(ops);
         sess_unlock(s);
         return st;
@@ -199,8 +199,7 @@ void tcpx_xfer_release(tcpx_xfer *x)
             op->p->refs++;
             continue;
         }
-        free(op->errmsg);
-        free(op);
+        op_free(op);
     }
     peer_unref(x->p);
     sess_unlock(s);

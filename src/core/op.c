@@ -1,0 +1,95 @@
+/* op.c - user operations: the peer's table of live ops by id, completion and
+ * failure, and chunk counting. What an op of each kind does when its chunks
+ * are all in, or when it leaves, is the kind's hooks (op->hooks), set by the
+ * file that starts it; this file calls nothing kind-specific by name.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "util/error.h"
+#include "util/log.h"
+
+void ops_add(tcpx_peer *p, tcpx_op *op)
+{
+    tcpx_op **b = &p->ops[op->id % TCPX_OP_BUCKETS];
+    op->h_next = *b;
+    *b = op;
+    p->nops++;
+}
+
+tcpx_op *ops_find(tcpx_peer *p, uint64_t id)
+{
+    for (tcpx_op *op = p->ops[id % TCPX_OP_BUCKETS]; op; op = op->h_next)
+        if (op->id == id) return op;
+    return NULL;
+}
+
+void ops_remove(tcpx_peer *p, tcpx_op *op)
+{
+    for (tcpx_op **link = &p->ops[op->id % TCPX_OP_BUCKETS]; *link; link = &(*link)->h_next)
+        if (*link == op) {
+            *link = op->h_next;
+            op->h_next = NULL;
+            p->nops--;
+            return;
+        }
+}
+
+void op_free(tcpx_op *op)
+{
+    if (!op) return;
+    free(op->errmsg);
+    free(op);
+}
+
+/* An op leaves the peer: no table, no queue, its region free again. A
+ * released (detached) op is freed here; otherwise its transfer counts it. */
+static void op_finish(tcpx_op *op)
+{
+    if (op->hooks && op->hooks->finish) op->hooks->finish(op);
+    ops_remove(op->p, op);
+    if (op->holds_region) op->r->busy--;
+    op->holds_region = 0;
+    if (op->x) {
+        op->x->ndone++;
+        if (op->status && !op->x->err) {
+            op->x->err = op->status;
+            snprintf(op->x->errmsg, sizeof op->x->errmsg, "%s", op->errmsg ? op->errmsg : "");
+        }
+    } else {
+        tcpx_peer *p = op->p;
+        op_free(op);
+        peer_unref(p);
+    }
+}
+
+void op_complete(tcpx_op *op)
+{
+    op->state = OPS_DONE;
+    op->status = TCPX_OK;
+    op_finish(op);
+}
+
+void op_fail(tcpx_op *op, tcpx_status st, const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    op->state = OPS_FAILED;
+    op->status = st;
+    free(op->errmsg);
+    op->errmsg = strdup(msg);
+    TCPX_DEBUG("op %llu failed: %s: %s", (unsigned long long)op->id, tcpx_strerror(st), msg);
+    op_finish(op);
+}
+
+void op_chunk_done(tcpx_op *op)
+{
+    if (++op->chunks_done < op->nchunks) return;
+    if (op->hooks && op->hooks->chunks_done) op->hooks->chunks_done(op);
+}
