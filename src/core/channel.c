@@ -1,5 +1,8 @@
 /* channel.c - one data comm: chunks queued in control-message order, posted
  * while the sliding window has room, retired strictly in posting order.
+ * Progress returns a status (the sentence in tcpx_last_error) and appends
+ * the ops of retired chunks to a list; the caller credits them and fails
+ * the peer on an error. Nothing here knows peers or op kinds.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +66,7 @@ tcpx_status chan_push(tcpx_chan *c, tcpx_op *op, size_t off, size_t len)
     return TCPX_OK;
 }
 
-void enqueue_chunks(tcpx_peer *p, tcpx_op *op, tcpx_chan *chans, int nchans, size_t chunk, uint16_t first)
+tcpx_status enqueue_chunks(tcpx_op *op, tcpx_chan *chans, int nchans, size_t chunk, uint16_t first)
 {
     size_t n = (op->size + chunk - 1) / chunk;
     op->nchunks = n;
@@ -71,17 +74,28 @@ void enqueue_chunks(tcpx_peer *p, tcpx_op *op, tcpx_chan *chans, int nchans, siz
     for (size_t k = 0; k < n; k++) {
         size_t off = k * chunk;
         size_t len = op->size - off < chunk ? op->size - off : chunk;
-        if (chan_push(&chans[(first + k) % (size_t)nchans], op, off, len)) {
-            peer_fail(p, TCPX_ERR_NOMEM, "cannot queue chunks");
-            return;
-        }
+        tcpx_status st = chan_push(&chans[(first + k) % (size_t)nchans], op, off, len);
+        if (st) return st;
     }
+    return TCPX_OK;
 }
 
-static tcpx_status fail_gpu(tcpx_peer *p)
+static tcpx_status retired_add(tcpx_retired *out, tcpx_op *op)
 {
-    peer_fail(p, TCPX_ERR_CUDA, "staging copy: %s", tcpx_last_error());
-    return TCPX_ERR_CUDA;
+    if (out->n == out->cap) {
+        size_t ncap = out->cap ? out->cap * 2 : 64;
+        tcpx_op **v = realloc(out->ops, ncap * sizeof *v);
+        if (!v) return tcpx_set_error(TCPX_ERR_NOMEM, "retired-chunk list growth failed");
+        out->ops = v;
+        out->cap = ncap;
+    }
+    out->ops[out->n++] = op;
+    return TCPX_OK;
+}
+
+static tcpx_status fail_gpu(void)
+{
+    return tcpx_set_error(TCPX_ERR_CUDA, "staging copy: %s", tcpx_last_error());
 }
 
 /* Where a receive chunk was posted: its staging slot or its destination. */
@@ -92,19 +106,19 @@ static uint8_t *posted_buf(tcpx_chan *c, tcpx_chunk *ch)
 
 /* A finished receive over a device-unpack transport: gather it into the
  * buffer it was posted with, then out of a staging slot into host memory. */
-static tcpx_status start_unpack(tcpx_peer *p, tcpx_chan *c, tcpx_chunk *ch)
+static tcpx_status start_unpack(tcpx_chan *c, tcpx_chunk *ch)
 {
     tcpx_status st = urx_unpack(c->urx, ch->uslot, posted_buf(c, ch), ch->len,
                                 ch->slot >= 0 ? ch->op->ptr + ch->off : NULL);
-    if (st) peer_fail(p, st, "device unpack of a %zu-byte chunk: %s", ch->len, tcpx_last_error());
+    if (st) tcpx_set_error(st, "device unpack of a %zu-byte chunk: %s", ch->len, tcpx_last_error());
     return st;
 }
 
 /* Transport completions, in order. A receive into GPU memory then copies
  * its slot to the destination. */
-static tcpx_status test_posted(tcpx_peer *p, tcpx_chan *c, int is_send)
+static tcpx_status test_posted(tcpx_session *s, tcpx_chan *c, int is_send)
 {
-    tcpx_net *n = p->s->net;
+    tcpx_net *n = s->net;
     for (size_t i = c->head; i < c->posted; i++) {
         tcpx_chunk *ch = &c->ring[i % c->cap];
         if (ch->done) continue;
@@ -112,77 +126,73 @@ static tcpx_status test_posted(tcpx_peer *p, tcpx_chan *c, int is_send)
         size_t size = 0;
         if (n->test(n, ch->req, &done, &size)) {
             ch->req = NULL;
-            peer_fail(p, TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
-            return TCPX_ERR_PEER;
+            return tcpx_set_error(TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
         }
         if (!done) break; /* requests of one comm complete in order */
         ch->done = 1;
         if (is_send) continue;
-        if (size != ch->len) {
-            peer_fail(p, TCPX_ERR_PROTOCOL, "data stream: chunk of %zu bytes where %zu were announced", size,
-                      ch->len);
-            return TCPX_ERR_PROTOCOL;
-        }
+        if (size != ch->len)
+            return tcpx_set_error(TCPX_ERR_PROTOCOL, "data stream: chunk of %zu bytes where %zu were announced",
+                                  size, ch->len);
         if (c->urx) {
-            tcpx_status st = start_unpack(p, c, ch);
+            tcpx_status st = start_unpack(c, ch);
             if (st) return st;
         } else if (ch->slot >= 0 &&
             (tcpx_gpu_memcpy_async(c->stage->stream, ch->op->ptr + ch->off, stage_slot(c->stage, ch->slot),
                                    ch->len) ||
              tcpx_gpu_event_record(c->stage->ev[ch->slot], c->stage->stream)))
-            return fail_gpu(p);
+            return fail_gpu();
     }
     return TCPX_OK;
 }
 
 /* Retire finished chunks in order (a staged receive once its copy is done). */
-static tcpx_status retire(tcpx_peer *p, tcpx_chan *c, int is_send)
+static tcpx_status retire(tcpx_session *s, tcpx_chan *c, int is_send, tcpx_retired *out)
 {
-    tcpx_net *n = p->s->net;
+    tcpx_net *n = s->net;
     while (c->head < c->posted && c->ring[c->head % c->cap].done) {
         tcpx_chunk *ch = &c->ring[c->head % c->cap];
         if (!is_send && (c->urx || ch->slot >= 0)) {
             tcpx_status q = c->urx ? urx_query(c->urx, ch->uslot) : tcpx_gpu_event_query(c->stage->ev[ch->slot]);
             if (q == TCPX_IN_PROGRESS) break;
-            if (q) return fail_gpu(p);
+            if (q) return fail_gpu();
         }
-        if (!is_send && n->irecv_consumed(n, c->comm, ch->req)) {
-            peer_fail(p, TCPX_ERR_TRANSPORT, "data stream: %s", tcpx_last_error());
-            return TCPX_ERR_TRANSPORT;
-        }
+        if (!is_send && n->irecv_consumed(n, c->comm, ch->req))
+            return tcpx_set_error(TCPX_ERR_TRANSPORT, "data stream: %s", tcpx_last_error());
         if (ch->slot >= 0) stage_release(c->stage);
         c->head++;
-        op_chunk_done(ch->op);
+        tcpx_status st = retired_add(out, ch->op);
+        if (st) return st;
     }
     return TCPX_OK;
 }
 
 /* Give a chunk that moves through a bounce slot its slot (creating the pool
  * on first use). 0 = no slot free now. */
-static int take_slot(tcpx_peer *p, tcpx_chan *c, tcpx_chunk *ch, tcpx_status *st)
+static int take_slot(tcpx_session *s, tcpx_chan *c, tcpx_chunk *ch, tcpx_status *st)
 {
     if (ch->slot >= 0) return 1;
-    if (!c->stage && (*st = stage_create(p->s, c->comm, &c->stage))) return 0;
+    if (!c->stage && (*st = stage_create(s, c->comm, &c->stage))) return 0;
     ch->slot = stage_acquire(c->stage);
     return ch->slot >= 0;
 }
 
 /* Sending GPU memory: copy queued chunks into free slots, in ring order. */
-static tcpx_status stage_sends(tcpx_peer *p, tcpx_chan *c)
+static tcpx_status stage_sends(tcpx_session *s, tcpx_chan *c)
 {
     if (c->staged < c->posted) c->staged = c->posted;
     while (c->staged < c->tail) {
         tcpx_chunk *ch = &c->ring[c->staged % c->cap];
-        if (stage_needed(p->s, ch->op, 1)) {
+        if (stage_needed(s, ch->op, 1)) {
             tcpx_status st = TCPX_OK;
-            if (!take_slot(p, c, ch, &st)) {
-                if (st) return fail_gpu(p);
+            if (!take_slot(s, c, ch, &st)) {
+                if (st) return fail_gpu();
                 break;
             }
             if (tcpx_gpu_memcpy_async(c->stage->stream, stage_slot(c->stage, ch->slot), ch->op->ptr + ch->off,
                                       ch->len) ||
                 tcpx_gpu_event_record(c->stage->ev[ch->slot], c->stage->stream))
-                return fail_gpu(p);
+                return fail_gpu();
         }
         c->staged++;
     }
@@ -190,9 +200,8 @@ static tcpx_status stage_sends(tcpx_peer *p, tcpx_chan *c)
 }
 
 /* Post chunks to the transport while the window has room. */
-static tcpx_status post_chunks(tcpx_peer *p, tcpx_chan *c, int is_send)
+static tcpx_status post_chunks(tcpx_session *s, tcpx_chan *c, int is_send)
 {
-    tcpx_session *s = p->s;
     tcpx_net *n = s->net;
     size_t limit = is_send ? c->staged : c->tail;
     while (c->posted < limit && c->posted - c->head < (size_t)s->window) {
@@ -203,9 +212,9 @@ static tcpx_status post_chunks(tcpx_peer *p, tcpx_chan *c, int is_send)
             if (is_send) {
                 st = tcpx_gpu_event_query(c->stage->ev[ch->slot]);
                 if (st == TCPX_IN_PROGRESS) break;
-                if (st) return fail_gpu(p);
-            } else if (!take_slot(p, c, ch, &st)) {
-                if (st) return fail_gpu(p);
+                if (st) return fail_gpu();
+            } else if (!take_slot(s, c, ch, &st)) {
+                if (st) return fail_gpu();
                 break;
             }
             buf = stage_slot(c->stage, ch->slot);
@@ -213,17 +222,12 @@ static tcpx_status post_chunks(tcpx_peer *p, tcpx_chan *c, int is_send)
         } else {
             mh = mem_mr(s, ch->op->r, c->comm, &st);
         }
-        if (st) {
-            peer_fail(p, st, "data stream: %s", tcpx_last_error());
-            return st;
-        }
+        if (st) return tcpx_set_error(st, "data stream: %s", tcpx_last_error());
         /* A stream that refuses a post is broken (a plugin sees the peer
          * gone there as often as in test): the peer failed, as in test_posted. */
         if (is_send ? n->isend(n, c->comm, buf, ch->len, 0, mh, &ch->req)
-                    : n->irecv(n, c->comm, buf, ch->len, 0, mh, &ch->req)) {
-            peer_fail(p, TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
-            return TCPX_ERR_PEER;
-        }
+                    : n->irecv(n, c->comm, buf, ch->len, 0, mh, &ch->req))
+            return tcpx_set_error(TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
         if (!ch->req) break;
         if (c->urx) ch->uslot = urx_take_slot(c->urx);
         c->posted++;
@@ -231,12 +235,11 @@ static tcpx_status post_chunks(tcpx_peer *p, tcpx_chan *c, int is_send)
     return TCPX_OK;
 }
 
-/* One round on a data comm. Non-zero when the peer failed. */
-tcpx_status chan_progress(tcpx_peer *p, tcpx_chan *c, int is_send)
+tcpx_status chan_progress(tcpx_session *s, tcpx_chan *c, int is_send, tcpx_retired *out)
 {
-    tcpx_status st = test_posted(p, c, is_send);
-    if (!st) st = retire(p, c, is_send);
-    if (!st && is_send) st = stage_sends(p, c);
-    if (!st) st = post_chunks(p, c, is_send);
+    tcpx_status st = test_posted(s, c, is_send);
+    if (!st) st = retire(s, c, is_send, out);
+    if (!st && is_send) st = stage_sends(s, c);
+    if (!st) st = post_chunks(s, c, is_send);
     return st;
 }

@@ -101,6 +101,11 @@ typedef struct tcpx_unexpected {   /* an RTS that no receive matched yet */
 
 /* ---------------------------------------------------------------- channels */
 
+typedef struct tcpx_retired {      /* ops of chunks retired in one progress round */
+    tcpx_op **ops;
+    size_t n, cap;
+} tcpx_retired;
+
 typedef struct tcpx_chunk {
     tcpx_op *op;
     size_t off, len;
@@ -268,6 +273,7 @@ typedef struct tcpx_session {
     tcpx_region *mem[TCPX_MEM_BUCKETS];
     uint64_t next_mem_id;
     uint64_t next_op_id;
+    tcpx_retired retired;          /* scratch of peer progress */
 } tcpx_session;
 
 typedef struct tcpx_xfer {
@@ -309,8 +315,12 @@ void peer_progress(tcpx_peer *p);
 tcpx_status chan_init(tcpx_chan *c, void *comm);
 void chan_close(tcpx_session *s, tcpx_chan *c, int is_send);
 tcpx_status chan_push(tcpx_chan *c, tcpx_op *op, size_t off, size_t len);
-tcpx_status chan_progress(tcpx_peer *p, tcpx_chan *c, int is_send);
-void enqueue_chunks(tcpx_peer *p, tcpx_op *op, tcpx_chan *chans, int nchans, size_t chunk, uint16_t first);
+/* One round on a data comm: test, retire (the ops of retired chunks are
+ * appended to *out, one entry per chunk), stage, post. An error means the
+ * stream is broken (detail in tcpx_last_error); the caller fails the peer. */
+tcpx_status chan_progress(tcpx_session *s, tcpx_chan *c, int is_send, tcpx_retired *out);
+/* Cut op into chunks dealt round-robin from channel `first`. */
+tcpx_status enqueue_chunks(tcpx_op *op, tcpx_chan *chans, int nchans, size_t chunk, uint16_t first);
 
 /* staging.c */
 int stage_needed(tcpx_session *s, const tcpx_op *op, int is_send);

@@ -308,13 +308,29 @@ static void ctrl_recv_progress(tcpx_peer *p)
     }
 }
 
+/* A round on one data comm: credit the retired chunks, then fail the peer
+ * if the stream broke. Non-zero when the peer failed. */
+static int chan_round(tcpx_peer *p, tcpx_chan *c, int is_send)
+{
+    tcpx_retired *r = &p->s->retired;
+    r->n = 0;
+    tcpx_status st = chan_progress(p->s, c, is_send, r);
+    p->refs++; /* a credited op may be the last reference */
+    for (size_t i = 0; i < r->n; i++) op_chunk_done(r->ops[i]);
+    r->n = 0;
+    if (st) peer_fail(p, st, "%s", tcpx_last_error());
+    int failed = p->state != PEER_READY;
+    peer_unref(p);
+    return failed;
+}
+
 void peer_progress(tcpx_peer *p)
 {
     if (p->state != PEER_READY) return;
     ctrl_recv_progress(p);
     for (int c = 0; c < p->nrx && p->state == PEER_READY; c++)
-        if (chan_progress(p, &p->rx[c], 0)) return;
+        if (chan_round(p, &p->rx[c], 0)) return;
     for (int c = 0; c < p->ntx && p->state == PEER_READY; c++)
-        if (chan_progress(p, &p->tx[c], 1)) return;
+        if (chan_round(p, &p->tx[c], 1)) return;
     if (p->state == PEER_READY) ctrl_send_progress(p);
 }

@@ -177,6 +177,7 @@ void tcpx_session_destroy(tcpx_session *s)
     if (s->net) s->net->destroy(s->net);
     tcpx_gpu_close(s->gpu);
     free(s->blob);
+    free(s->retired.ops);
     sess_unlock(s);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->wake_mu);

@@ -183,8 +183,7 @@ tcpx_status twosided_on_cts(tcpx_peer *p, const tcpx_msg *m)
     d.u.data.chunk = (uint32_t)chunk;
     d.u.data.first_channel = first;
     if (peer_send_ctrl(p, &d)) return TCPX_OK;
-    enqueue_chunks(p, op, p->tx, p->ntx, chunk, first);
-    return TCPX_OK;
+    return enqueue_chunks(op, p->tx, p->ntx, chunk, first);
 }
 
 tcpx_status twosided_on_data(tcpx_peer *p, const tcpx_msg *m)
@@ -195,8 +194,7 @@ tcpx_status twosided_on_data(tcpx_peer *p, const tcpx_msg *m)
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "DATA for receive %llu that is not waiting for it",
                               (unsigned long long)m->u.data.recv_id);
     op->state = OPS_DATA;
-    enqueue_chunks(p, op, p->rx, p->nrx, m->u.data.chunk, m->u.data.first_channel);
-    return TCPX_OK;
+    return enqueue_chunks(op, p->rx, p->nrx, m->u.data.chunk, m->u.data.first_channel);
 }
 
 tcpx_status twosided_on_ack(tcpx_peer *p, const tcpx_msg *m)

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "log.h"
 
@@ -33,10 +34,14 @@ void tcpx_clear_error(void) { t_last[0] = '\0'; }
 
 tcpx_status tcpx_set_error(tcpx_status st, const char *fmt, ...)
 {
+    /* Format aside first: callers may pass tcpx_last_error() itself as an
+     * argument, to prefix the detail of a lower layer. */
+    char msg[sizeof t_last];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t_last, sizeof t_last, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(t_last, msg, sizeof t_last);
     TCPX_DEBUG("%s: %s", tcpx_strerror(st), t_last);
     return st;
 }
