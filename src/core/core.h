@@ -206,6 +206,10 @@ struct tcpx_peer {
     void *ctrl_in_mh;
     void *ctrl_in_req[TCPX_CTRL_RECVS];
     int ctrl_in_next;
+    int ctrl_cur;                  /* frame being handed up by ctrl_next, -1 none */
+    size_t ctrl_cur_off, ctrl_cur_size;
+    tcpx_status ctrl_err;          /* ctrl_send failed: the engine fails the peer */
+    char ctrl_errmsg[256];
 
     /* two-sided matching */
     tcpx_op *posted_head, *posted_tail;
@@ -308,8 +312,17 @@ void peer_unref(tcpx_peer *p);
 tcpx_status peer_activate(tcpx_peer *p);
 void peer_fail(tcpx_peer *p, tcpx_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void peer_close_comms(tcpx_peer *p);
-tcpx_status peer_send_ctrl(tcpx_peer *p, const tcpx_msg *m);
-void peer_progress(tcpx_peer *p);
+
+/* ctrl.c */
+tcpx_status ctrl_open(tcpx_peer *p);        /* buffers, registrations, receives posted */
+void ctrl_close(tcpx_peer *p);              /* comms closed, buffers freed */
+/* Queue a message. An error (TCPX_ERR_PEER when the peer is not ready) is
+ * also kept in p->ctrl_err for the engine. */
+tcpx_status ctrl_send(tcpx_peer *p, const tcpx_msg *m);
+tcpx_status ctrl_flush(tcpx_peer *p);       /* retire sent frames, frame and send queued messages */
+/* The next received message, TCPX_IN_PROGRESS when none is in, or an error.
+ * m->payload stays valid until the next call. */
+tcpx_status ctrl_next(tcpx_peer *p, tcpx_msg *m);
 
 /* channel.c */
 tcpx_status chan_init(tcpx_chan *c, void *comm);
@@ -390,8 +403,6 @@ void sess_own_thread_gpu(tcpx_session *s);
 
 /* progress.c */
 void sess_progress_locked(tcpx_session *s);
-/* Hand a decoded message of an established connection to its handler. */
-tcpx_status msg_dispatch(tcpx_peer *p, const tcpx_msg *m);
 void sess_wake(void *arg);
 void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline);
 /* The same for a caller holding s->mu: released while asleep, held again on return. */

@@ -1,4 +1,6 @@
-/* progress.c - driving every peer, and sleeping until the transport has news. */
+/* progress.c - the engine: every peer's round (control messages through the
+ * dispatch table, data comms, retired chunks credited), waking and waiting,
+ * and the background thread. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -7,13 +9,6 @@
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
-
-void sess_progress_locked(tcpx_session *s)
-{
-    s->last_progress_ns = tcpx_now_ns();
-    inbound_progress(s, 0);
-    for (tcpx_peer *p = s->peers; p; p = p->next) peer_progress(p);
-}
 
 /* HELLO and DHELLO open a comm; on an established one they are an error. */
 static tcpx_status msg_refuse(tcpx_peer *p, const tcpx_msg *m)
@@ -30,10 +25,63 @@ static const msg_handler handlers[TCPX_MSG_MAX_] = {
 #undef HANDLER_
 };
 
-tcpx_status msg_dispatch(tcpx_peer *p, const tcpx_msg *m)
+/* A round on one data comm: credit the retired chunks, then fail the peer
+ * if the stream broke. Non-zero when the peer failed. */
+static int chan_round(tcpx_peer *p, tcpx_chan *c, int is_send)
 {
-    /* The decoder admits listed types only. */
-    return handlers[m->type](p, m);
+    tcpx_retired *r = &p->s->retired;
+    r->n = 0;
+    tcpx_status st = chan_progress(p->s, c, is_send, r);
+    p->refs++; /* a credited op may hold the last reference */
+    for (size_t i = 0; i < r->n; i++) op_chunk_done(r->ops[i]);
+    r->n = 0;
+    if (st) peer_fail(p, st, "%s", tcpx_last_error());
+    int failed = p->state != PEER_READY;
+    peer_unref(p);
+    return failed;
+}
+
+/* A control message that could not be queued fails the peer here. */
+static int ctrl_check(tcpx_peer *p)
+{
+    if (p->state == PEER_READY && p->ctrl_err) peer_fail(p, p->ctrl_err, "%s", p->ctrl_errmsg);
+    return p->state != PEER_READY;
+}
+
+/* One round on a peer: messages in (each to its handler), data comms, then
+ * messages out. */
+static void peer_round(tcpx_peer *p)
+{
+    if (ctrl_check(p)) return;
+    tcpx_msg m;
+    tcpx_status st;
+    while ((st = ctrl_next(p, &m)) == TCPX_OK) {
+        /* The decoder admits listed types only. */
+        st = handlers[m.type](p, &m);
+        if (p->state != PEER_READY) return;
+        if (st) {
+            peer_fail(p, st, "bad control message: %s", tcpx_last_error());
+            return;
+        }
+        if (ctrl_check(p)) return;
+    }
+    if (st != TCPX_IN_PROGRESS) {
+        peer_fail(p, st, "bad control message: %s", tcpx_last_error());
+        return;
+    }
+    for (int c = 0; c < p->nrx; c++)
+        if (chan_round(p, &p->rx[c], 0)) return;
+    for (int c = 0; c < p->ntx; c++)
+        if (chan_round(p, &p->tx[c], 1)) return;
+    if (ctrl_check(p)) return;
+    if ((st = ctrl_flush(p))) peer_fail(p, st, "%s", tcpx_last_error());
+}
+
+void sess_progress_locked(tcpx_session *s)
+{
+    s->last_progress_ns = tcpx_now_ns();
+    inbound_progress(s, 0);
+    for (tcpx_peer *p = s->peers; p; p = p->next) peer_round(p);
 }
 
 /* Called by transport threads on every completion. */

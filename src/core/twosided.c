@@ -39,7 +39,7 @@ static void recv_chunks_done(tcpx_op *op)
     ack.u.ack.id = op->remote_id;
     tcpx_peer *p = op->p;
     op_complete(op);
-    peer_send_ctrl(p, &ack);
+    ctrl_send(p, &ack);
 }
 
 static void send_chunks_done(tcpx_op *op)
@@ -88,7 +88,7 @@ static void send_nack(tcpx_peer *p, uint64_t id, tcpx_status st, const char *tex
     m.u.nack.status = st;
     m.payload = (const uint8_t *)text;
     m.payload_len = (uint32_t)strlen(text);
-    peer_send_ctrl(p, &m);
+    ctrl_send(p, &m);
 }
 
 /* A receive meets the RTS it matches. */
@@ -114,7 +114,7 @@ static void match(tcpx_peer *p, tcpx_op *recv, uint64_t send_id, uint64_t size, 
         op_complete(recv);
         tcpx_msg ack = {.type = TCPX_MSG_ACK};
         ack.u.ack.id = send_id;
-        peer_send_ctrl(p, &ack);
+        ctrl_send(p, &ack);
         return;
     }
     recv->remote_id = send_id;
@@ -123,7 +123,7 @@ static void match(tcpx_peer *p, tcpx_op *recv, uint64_t send_id, uint64_t size, 
     cts.u.cts.send_id = send_id;
     cts.u.cts.recv_id = recv->id;
     cts.u.cts.max_chunk = (uint32_t)p->s->cfg.chunk_bytes;
-    peer_send_ctrl(p, &cts);
+    ctrl_send(p, &cts);
 }
 
 tcpx_status twosided_on_rts(tcpx_peer *p, const tcpx_msg *m)
@@ -182,7 +182,7 @@ tcpx_status twosided_on_cts(tcpx_peer *p, const tcpx_msg *m)
     d.u.data.size = op->size;
     d.u.data.chunk = (uint32_t)chunk;
     d.u.data.first_channel = first;
-    if (peer_send_ctrl(p, &d)) return TCPX_OK;
+    if (ctrl_send(p, &d)) return TCPX_OK;
     return enqueue_chunks(op, p->tx, p->ntx, chunk, first);
 }
 
@@ -260,7 +260,7 @@ tcpx_status op_start(tcpx_op *op)
             m.payload_len = (uint32_t)op->size;
         }
         op->state = OPS_RTS_SENT;
-        return peer_send_ctrl(p, &m);
+        return ctrl_send(p, &m);
     }
     op->state = OPS_POSTED;
     tcpx_unexpected *u = unexpected_take(p, 1, op->tag);
@@ -287,7 +287,7 @@ void op_withdraw(tcpx_op *op)
         /* A withdrawn send never reads its memory again (a CTS is refused). */
         op->holds_region = 0;
         op->r->busy--;
-        peer_send_ctrl(p, &m);
+        ctrl_send(p, &m);
         return;
     }
     op_fail(op, TCPX_ERR_PEER, "withdrawn: its transfer was released");
