@@ -364,7 +364,6 @@ tcpx_status twosided_on_nack(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status op_start(tcpx_op *op);
 void op_withdraw(tcpx_op *op);
-void unexpected_free_all(tcpx_peer *p);
 
 /* netdev.c */
 tcpx_status pick_net_device(tcpx_session *s, int ndev);

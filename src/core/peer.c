@@ -51,6 +51,19 @@ void peer_unlink(tcpx_session *s, tcpx_peer *p)
     peer_unref(p);
 }
 
+/* Sends that no receive matched: the peer owns them. */
+static void unexpected_free_all(tcpx_peer *p)
+{
+    while (p->unx_head) {
+        tcpx_unexpected *u = p->unx_head;
+        p->unx_head = u->next;
+        free(u->data);
+        free(u);
+    }
+    p->unx_tail = NULL;
+    p->unx_bytes = p->unx_count = 0;
+}
+
 /* Close every comm of the peer. The transport stops touching buffers before
  * close returns, so after this no chunk of any op can move. */
 void peer_close_comms(tcpx_peer *p)

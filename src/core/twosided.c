@@ -52,18 +52,6 @@ static const tcpx_op_hooks recv_hooks = {.chunks_done = recv_chunks_done, .finis
 
 /* ------------------------------------------------------------ unexpected */
 
-void unexpected_free_all(tcpx_peer *p)
-{
-    while (p->unx_head) {
-        tcpx_unexpected *u = p->unx_head;
-        p->unx_head = u->next;
-        free(u->data);
-        free(u);
-    }
-    p->unx_tail = NULL;
-    p->unx_bytes = p->unx_count = 0;
-}
-
 static tcpx_unexpected *unexpected_take(tcpx_peer *p, int by_tag, uint64_t key)
 {
     tcpx_unexpected *prev = NULL;
