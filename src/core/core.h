@@ -309,7 +309,6 @@ tcpx_peer *peer_find(tcpx_session *s, const char *name);
 tcpx_peer *peer_new(tcpx_session *s, const char *name);
 void peer_unlink(tcpx_session *s, tcpx_peer *p);
 void peer_unref(tcpx_peer *p);
-tcpx_status peer_activate(tcpx_peer *p);
 void peer_fail(tcpx_peer *p, tcpx_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void peer_close_comms(tcpx_peer *p);
 
@@ -365,7 +364,10 @@ tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status op_start(tcpx_op *op);
 void op_withdraw(tcpx_op *op);
 
-/* netdev.c */
+/* transport.c */
+/* Open the transport cfg.transport names, pick its device, read its
+ * properties and the session's data-path mode (stage, unpack). */
+tcpx_status open_transport(tcpx_session *s);
 tcpx_status pick_net_device(tcpx_session *s, int ndev);
 /* Leading path components two paths share ("/a/b/c", "/a/b/d": 2). */
 int pci_path_shared(const char *a, const char *b);

@@ -1,5 +1,4 @@
-/* peer.c - one peer: lifecycle, references, assembling its incoming half,
- * and failure.
+/* peer.c - one peer: lifecycle, references, and failure.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -106,55 +105,4 @@ void peer_fail(tcpx_peer *p, tcpx_status st, const char *fmt, ...)
     }
     p->posted_head = p->posted_tail = NULL;
     peer_unref(p);
-}
-
-/* Claim the inbound comms of our incoming half; READY once all are here. */
-tcpx_status peer_activate(tcpx_peer *p)
-{
-    tcpx_session *s = p->s;
-    tcpx_net *n = s->net;
-    if (!p->ctrl_recv) {
-        tcpx_inbound *in;
-        for (tcpx_inbound **link = &s->inbound; (in = *link) != NULL; link = &in->next) {
-            if (in->identified && in->lidx == 0 && in->msg.u.hello.nonce == p->nonce &&
-                in->msg.u.hello.role == p->want_role)
-                break;
-        }
-        if (in) {
-            in = inbound_take(s, 1, p->nonce, 0);
-            p->ctrl_recv = in->comm;
-            p->ctrl_urx = in->urx;
-            p->nrx = in->msg.u.hello.channels;
-            free(in->buf);
-            free(in->blob);
-            free(in);
-        }
-    }
-    int missing = !p->ctrl_recv;
-    for (int c = 0; c < (p->ctrl_recv ? p->nrx : TCPX_MAX_CHANNELS); c++) {
-        if (p->rx[c].comm) continue;
-        tcpx_inbound *in = inbound_take(s, 0, p->nonce, (uint16_t)c);
-        if (!in) {
-            missing = 1;
-            continue;
-        }
-        tcpx_status st = chan_init(&p->rx[c], in->comm);
-        if (st) p->rx[c].comm = in->comm; /* closed with the peer */
-        p->rx[c].urx = in->urx;
-        free(in->buf);
-        free(in);
-        if (st) return st;
-    }
-    if (missing) {
-        if (p->ctrl_send && n->send_closed && n->send_closed(n, p->ctrl_send))
-            return tcpx_set_error(TCPX_ERR_AUTH,
-                                  "peer %s closed the connection during the handshake (wrong token, "
-                                  "or it is not accepting us)",
-                                  p->name);
-        return TCPX_IN_PROGRESS;
-    }
-    tcpx_status st = ctrl_open(p);
-    if (st) return st;
-    p->state = PEER_READY;
-    return TCPX_OK;
 }

@@ -162,3 +162,12 @@ void sess_bg_stop(tcpx_session *s)
     pthread_join(s->bg_thread, NULL);
     s->bg_running = 0;
 }
+
+tcpx_status tcpx_session_progress(tcpx_session *s)
+{
+    if (!s) return tcpx_set_error(TCPX_ERR_INVALID, "session is NULL");
+    sess_lock(s);
+    sess_progress_locked(s);
+    sess_unlock(s);
+    return TCPX_OK;
+}

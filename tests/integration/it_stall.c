@@ -23,16 +23,19 @@
 
 static int fd_ab[2], fd_ac[2], ctl_a[2], ctl_b[2];
 
-static tcpx_session *make(const char *name)
+/* C accepts A only after A has seen B stall, seconds later: its accept
+ * needs the longer bound. */
+static tcpx_session *make(const char *name, int connect_timeout_ms)
 {
-    hx_sess_opts o = {.name = name, .channels = 2, .peer_timeout_ms = PEER_TIMEOUT_MS};
+    hx_sess_opts o = {.name = name, .channels = 2, .peer_timeout_ms = PEER_TIMEOUT_MS,
+                      .connect_timeout_ms = connect_timeout_ms};
     return hx_session_ex(&o);
 }
 
 static int proc_a(void *arg)
 {
     (void)arg;
-    tcpx_session *s = make("A");
+    tcpx_session *s = make("A", 0);
     hx_region snd;
     hx_region_init(s, &snd, BIG, hx_mix(hx_seed, 1));
     hx_connect_to(s, "B", fd_ab[0]);
@@ -76,7 +79,7 @@ static int proc_a(void *arg)
 static int proc_b(void *arg)
 {
     (void)arg;
-    tcpx_session *s = make("B");
+    tcpx_session *s = make("B", 0);
     hx_region rcv;
     uint64_t guard = hx_mix(hx_seed, 2);
     hx_region_init(s, &rcv, BIG, guard);
@@ -102,7 +105,7 @@ static int proc_b(void *arg)
 static int proc_c(void *arg)
 {
     (void)arg;
-    tcpx_session *s = make("C");
+    tcpx_session *s = make("C", 40000);
     hx_region rcv;
     const size_t size = 8 * MiB + 1;
     hx_region_init(s, &rcv, size, 3);
