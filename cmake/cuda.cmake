@@ -11,7 +11,7 @@
 #   -DTCPX_CUDA=ON    require it (configure fails without nvcc)
 #   -DTCPX_CUDA=OFF   never (src/gpu/gpu_none.c: GPU requests are UNSUPPORTED)
 #
-# With CUDA: src/gpu/gpu_cuda.c (C, CUDA runtime API) + src/gpu/kernels.cu,
+# With CUDA: src/gpu/gpu_cuda.c (C, CUDA runtime API) + the kernels (*.cu),
 # TCPX_HAVE_CUDA=1, and the CUDA runtime linked statically (CUDA::cudart_static):
 # no libcudart.so at run time, and since cudart_static loads libcuda.so.1 with
 # dlopen on first use, the library loads and runs its host paths on machines
@@ -93,7 +93,7 @@ function(_tcpx_cuda_attach)
   endif()
   set(gpu ${CMAKE_SOURCE_DIR}/src/gpu)
   if(TCPX_HAVE_CUDA)
-    target_sources(tcpx_objs PRIVATE ${gpu}/gpu_cuda.c ${gpu}/kernels.cu ${gpu}/unpack.cu ${gpu}/fill_host.c)
+    target_sources(tcpx_objs PRIVATE ${gpu}/gpu_cuda.c ${gpu}/kernels.cu ${gpu}/unpack.cu ${gpu}/copy.cu ${gpu}/fill_host.c)
     set_target_properties(tcpx_objs PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
     # The global add_compile_options() are gcc flags, copied into the target
     # when it was created; nvcc needs them handed to the host compiler.

@@ -19,6 +19,14 @@
  *   on both sides with TCPX_ERR_PROTOCOL and no byte is written.
  *   A send completes when the receiver has the bytes (remote completion).
  *
+ *   One-sided WRITE and READ move lists of blocks between local memory and
+ *   a peer's registered memory, named by the descriptor (tcpx_memdesc) the
+ *   peer exported; the peer's application takes no part (a passive target).
+ *   A WRITE completes when every byte is in place at the target, a READ when
+ *   every byte is in local memory. Notifications (small byte strings) travel
+ *   alone or attached to a one-sided list; an attached one is delivered to
+ *   the target only after every byte of its list is in place there.
+ *
  * Threads
  *   All calls are thread-safe: a session serialises its state internally.
  *   Progress is made by tcpx_xfer_test / tcpx_xfer_wait / tcpx_session_progress
@@ -61,6 +69,8 @@ typedef enum tcpx_status {
     TCPX_ERR_TRANSPORT = -9,     /* the transport (socket or plugin) failed */
     TCPX_ERR_AUTH = -10,         /* wrong or missing session token */
     TCPX_ERR_SYSTEM = -11,       /* an operating-system call failed */
+    TCPX_ERR_ACCESS = -12,       /* the peer refused access to its memory (unknown id, wrong key,
+                                    out of bounds, region being deregistered) */
 } tcpx_status;
 
 /* Static name of a status, e.g. "TCPX_ERR_PEER". Never NULL. */
@@ -102,6 +112,12 @@ typedef struct tcpx_config {
     int net_device;            /* TCPX_NET_DEVICE: transport device (NIC) index; -1 = the device whose PCI
                                   path is nearest the session's GPU (GPUDirect-TCPX VMs have one data NIC
                                   per GPU pair), device 0 without a GPU (default -1) */
+    int accept_any;            /* TCPX_ACCEPT_ANY: 1 = accept every peer that presents this session's
+                                  token, without a tcpx_session_accept call per peer, and open the reply
+                                  direction to it; the peer is known by the name it gives (its config
+                                  name). Progress (the background thread, or any call that progresses)
+                                  completes such connections and serves one-sided operations and
+                                  notifications with no application call (default 0) */
 } tcpx_config;
 
 /* Fill cfg with the defaults above (environment not applied yet). */
@@ -143,19 +159,29 @@ tcpx_status tcpx_session_listen(tcpx_session *s, const void **blob, size_t *len)
  * by connect_timeout_ms. Connections from other peers that arrive meanwhile
  * are kept for their own accept. Connections with a wrong token are closed
  * and logged; accept keeps waiting for the right one.
+ * With accept_any set, the session accepts on its own and this call only
+ * waits for the peer of that name to be connected.
  * Errors: TCPX_ERR_TIMEOUT, TCPX_ERR_INVALID (name in use), TCPX_ERR_PEER. */
 tcpx_status tcpx_session_accept(tcpx_session *s, const char *peer);
 
 /* Store the connection info of a peer under the name `peer` (a local label).
- * Errors: TCPX_ERR_PROTOCOL (malformed blob), TCPX_ERR_INVALID. */
+ * Loading the info of a peer that is connected, or connecting, under that
+ * label with the same info again is a no-op.
+ * Errors: TCPX_ERR_PROTOCOL (malformed blob), TCPX_ERR_INVALID (the label
+ * is connected to another session, or the peer uses another transport). */
 tcpx_status tcpx_session_load_remote(tcpx_session *s, const char *peer,
                                      const void *blob, size_t len);
 
 /* Connect to a peer whose info was loaded, present its token, and wait for
  * the peer to accept and open the reply direction (bounded by
- * connect_timeout_ms). Listens implicitly if needed.
+ * connect_timeout_ms). Listens implicitly if needed. Idempotent: on a peer
+ * that is connected it returns TCPX_OK, on one being connected it waits.
+ * Both sessions may connect to each other at the same time: they end up
+ * with one connection (the one opened by the session with the lower token).
+ * A session may connect to itself (load its own info under a label).
  * Errors: TCPX_ERR_NOT_FOUND (no info loaded), TCPX_ERR_TIMEOUT,
- * TCPX_ERR_AUTH (the peer refused the token), TCPX_ERR_PEER, TCPX_ERR_TRANSPORT. */
+ * TCPX_ERR_AUTH (the peer refused the token), TCPX_ERR_PEER, TCPX_ERR_TRANSPORT,
+ * TCPX_ERR_INVALID (that session is already connected under another label). */
 tcpx_status tcpx_session_connect(tcpx_session *s, const char *peer);
 
 /* Close the connection to a peer. Its pending operations fail with
@@ -195,15 +221,22 @@ typedef struct tcpx_mem_info_t {
 tcpx_status tcpx_mem_register(tcpx_session *s, void *ptr, size_t size,
                               tcpx_mem_kind kind, tcpx_mem_id *id);
 
-/* Deregister. Operations still using the region (posted, not completed)
- * make this fail with TCPX_ERR_INVALID; release their transfers first.
- * Errors: TCPX_ERR_NOT_FOUND, TCPX_ERR_INVALID. */
+/* Deregister. Local operations still using the region (posted, not
+ * completed) make this fail with TCPX_ERR_INVALID; release their transfers
+ * first. Peers' one-sided operations on it: new ones are refused from now
+ * on (TCPX_ERR_ACCESS at the peer) and those under way are waited for,
+ * bounded by peer_timeout_ms (then TCPX_ERR_TIMEOUT, and the region stays
+ * registered, refusing peers, until a later call succeeds).
+ * Errors: TCPX_ERR_NOT_FOUND, TCPX_ERR_INVALID, TCPX_ERR_TIMEOUT. */
 tcpx_status tcpx_mem_deregister(tcpx_session *s, tcpx_mem_id id);
 
 /* Describe a registration. Errors: TCPX_ERR_NOT_FOUND. */
 tcpx_status tcpx_mem_info(tcpx_session *s, tcpx_mem_id id, tcpx_mem_info_t *info);
 
-/* Memory descriptor: what a peer needs to name a remote registration. */
+/* Memory descriptor: what a peer needs to name a remote registration. The
+ * owner exports it (tcpx_memdesc_get, then serialize); an initiator passes
+ * the deserialized descriptor to one-sided calls, with offsets relative to
+ * the start of the registration (addr). */
 typedef struct tcpx_memdesc {
     uint64_t addr;              /* base address in the owner's address space */
     uint64_t size;
@@ -270,6 +303,81 @@ tcpx_status tcpx_xfer_wait(tcpx_xfer *x, int timeout_ms);
  * first, bounded by peer_timeout_ms, after which the peer connection is
  * closed. After return no byte of the transfer's memory is touched. */
 void tcpx_xfer_release(tcpx_xfer *x);
+
+/* ------------------------------------------------------ one-sided transfers */
+
+/* One block of a one-sided list: `size` bytes between [local_offset, +size)
+ * of local registration `local` and [remote_offset, +size) of the peer's
+ * registration `remote` (a descriptor it exported). Either side may be host
+ * or GPU memory. Zero-size blocks are allowed and move nothing. */
+typedef struct tcpx_block {
+    tcpx_mem_id local;
+    size_t local_offset;
+    const tcpx_memdesc *remote;   /* read during the call only */
+    uint64_t remote_offset;
+    size_t size;
+} tcpx_block;
+
+/* A notification attached to a one-sided list: len bytes (0..TCPX_NOTIF_MAX;
+ * an empty one still counts), copied during the call. */
+typedef struct tcpx_notif_msg {
+    const void *data;
+    size_t len;
+} tcpx_notif_msg;
+
+#define TCPX_NOTIF_MAX 8192         /* bytes in one notification */
+#define TCPX_LIST_MAX_BLOCKS 1048576 /* blocks in one list call */
+
+/* WRITE the blocks to the peer: each block's local bytes into the peer's
+ * memory. One list moves as one stream of bytes cut into chunks, so small
+ * blocks cost about what one message of their total size costs. Completes
+ * (tcpx_xfer_test/wait) when every byte is in place at the peer. With notif
+ * (may be NULL), the peer receives the notification after every byte of
+ * this list is in place there, and never if the write failed.
+ * Every block is checked before anything is posted: on error nothing was.
+ * Errors: TCPX_ERR_NOT_FOUND (unknown local mem id), TCPX_ERR_INVALID (a
+ * range outside its local registration or outside the descriptor's size,
+ * NULL descriptor, too many blocks, notification too long), TCPX_ERR_PEER.
+ * The peer checks every block again (id, key, bounds, being deregistered):
+ * a refusal fails the transfer with TCPX_ERR_ACCESS and a sentence naming
+ * the block; the peer stays connected and keeps serving. */
+tcpx_status tcpx_xfer_post_write_list(tcpx_xfer *x, size_t n, const tcpx_block *blocks,
+                                      const tcpx_notif_msg *notif);
+
+/* READ the blocks from the peer into local memory, with the same rules.
+ * Completes when every byte is in local memory; with notif, the peer then
+ * receives the notification, and the transfer completes once it has been
+ * delivered. */
+tcpx_status tcpx_xfer_post_read_list(tcpx_xfer *x, size_t n, const tcpx_block *blocks,
+                                     const tcpx_notif_msg *notif);
+
+/* One block, no notification. */
+tcpx_status tcpx_xfer_post_write(tcpx_xfer *x, tcpx_mem_id local, size_t local_offset,
+                                 const tcpx_memdesc *remote, uint64_t remote_offset, size_t size);
+tcpx_status tcpx_xfer_post_read(tcpx_xfer *x, tcpx_mem_id local, size_t local_offset,
+                                const tcpx_memdesc *remote, uint64_t remote_offset, size_t size);
+
+/* ----------------------------------------------------------- notifications */
+
+/* Send a notification of len bytes (0..TCPX_NOTIF_MAX) to a connected peer,
+ * without waiting. Notifications from one session to a peer arrive in the
+ * order they were sent (attached ones once their data is in place, later
+ * ones after them). A peer whose inbox is full refuses it; that is logged
+ * here as a warning.
+ * Errors: TCPX_ERR_NOT_FOUND (unknown peer), TCPX_ERR_PEER (not connected),
+ * TCPX_ERR_INVALID (too long). */
+tcpx_status tcpx_notify_send(tcpx_session *s, const char *peer, const void *msg, size_t len);
+
+/* Take the oldest notification received (progressing the session first):
+ * the sending peer's name in peer (peer_cap bytes, NUL terminated), its
+ * bytes in buf (cap bytes) and their count in *len.
+ * Returns TCPX_OK with one notification, TCPX_IN_PROGRESS when none is
+ * waiting (not an error), or TCPX_ERR_INVALID when buf or peer is too small
+ * (*len then says how many bytes the notification has; it stays queued).
+ * The inbox holds at most 65536 notifications and 64 MiB; past that peers'
+ * notifications are refused (their transfers fail with TCPX_ERR_NOMEM). */
+tcpx_status tcpx_notify_poll(tcpx_session *s, char *peer, size_t peer_cap, void *buf, size_t cap,
+                             size_t *len);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,12 @@
  * Progress returns a status (the sentence in tcpx_last_error) and appends
  * the ops of retired chunks to a list; the caller credits them and fails
  * the peer on an error. Nothing here knows peers or op kinds.
+ *
+ * A chunk moves in place when its bytes are contiguous in one registration
+ * the transport can take in that direction; otherwise through a bounce slot
+ * (staging.c), gathered before the send and scattered after the receive
+ * (pack.c). A refused write's chunks (op->drain) land in a slot and stay
+ * there.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +49,7 @@ void chan_close(tcpx_session *s, tcpx_chan *c, int is_send)
     memset(c, 0, sizeof *c);
 }
 
-tcpx_status chan_push(tcpx_chan *c, tcpx_op *op, size_t off, size_t len)
+static tcpx_status chan_push(tcpx_chan *c, const tcpx_chunk *ch)
 {
     if (c->tail - c->head == c->cap) {
         size_t ncap = c->cap * 2;
@@ -54,29 +60,32 @@ tcpx_status chan_push(tcpx_chan *c, tcpx_op *op, size_t off, size_t len)
         c->ring = r;
         c->cap = ncap;
     }
-    tcpx_chunk *ch = &c->ring[c->tail % c->cap];
-    ch->op = op;
-    ch->off = off;
-    ch->len = len;
-    ch->req = NULL;
-    ch->done = 0;
-    ch->slot = -1;
-    ch->uslot = -1;
+    c->ring[c->tail % c->cap] = *ch;
     c->tail++;
     return TCPX_OK;
 }
 
-tcpx_status enqueue_chunks(tcpx_op *op, tcpx_chan *chans, int nchans, size_t chunk, uint16_t first)
+tcpx_status enqueue_chunks(tcpx_session *s, tcpx_op *op, tcpx_chan *chans, int nchans, size_t chunk, uint16_t first,
+                           int is_send)
 {
-    size_t n = (op->size + chunk - 1) / chunk;
+    size_t seg = 0, seg_off = 0, n = 0;
+    for (size_t off = 0; off < op->size; n++) {
+        tcpx_chunk ch = {.op = op, .off = off, .seg = seg, .seg_off = seg_off, .slot = -1, .uslot = -1};
+        ch.len = pack_cut(op, &seg, &seg_off, chunk);
+        if (!op->drain) {
+            tcpx_region *r;
+            uint8_t *p = pack_contiguous(op, ch.seg, ch.seg_off, ch.len, &r);
+            if (p && stage_direct_ok(s, r->kind, is_send)) {
+                ch.direct = p;
+                ch.dregion = r;
+            }
+        }
+        tcpx_status st = chan_push(&chans[(first + n) % (size_t)nchans], &ch);
+        if (st) return st;
+        off += ch.len;
+    }
     op->nchunks = n;
     op->chunks_done = 0;
-    for (size_t k = 0; k < n; k++) {
-        size_t off = k * chunk;
-        size_t len = op->size - off < chunk ? op->size - off : chunk;
-        tcpx_status st = chan_push(&chans[(first + k) % (size_t)nchans], op, off, len);
-        if (st) return st;
-    }
     return TCPX_OK;
 }
 
@@ -98,24 +107,44 @@ static tcpx_status fail_gpu(void)
     return tcpx_set_error(TCPX_ERR_CUDA, "staging copy: %s", tcpx_last_error());
 }
 
-/* Where a receive chunk was posted: its staging slot or its destination. */
+/* Where a chunk was posted: in place, or its slot. */
 static uint8_t *posted_buf(tcpx_chan *c, tcpx_chunk *ch)
 {
-    return ch->slot >= 0 ? stage_slot(c->stage, ch->slot) : ch->op->ptr + ch->off;
+    return ch->direct ? ch->direct : stage_slot(c->stage, ch->slot);
 }
 
 /* A finished receive over a device-unpack transport: gather it into the
- * buffer it was posted with, then out of a staging slot into host memory. */
-static tcpx_status start_unpack(tcpx_chan *c, tcpx_chunk *ch)
+ * buffer it was posted with, then out of the slot into the op's pieces,
+ * all on the unpack stream, whose slot event retire waits for. */
+static tcpx_status finish_unpack(tcpx_chan *c, tcpx_chunk *ch)
 {
-    tcpx_status st = urx_unpack(c->urx, ch->uslot, posted_buf(c, ch), ch->len,
-                                ch->slot >= 0 ? ch->op->ptr + ch->off : NULL);
+    tcpx_status st = TCPX_OK;
+    int queued = 0;
+    if (!ch->op->drain) {
+        st = urx_unpack(c->urx, ch->uslot, posted_buf(c, ch), ch->len);
+        if (!st && !ch->direct)
+            st = pack_copy(ch, 0, stage_slot(c->stage, ch->slot), 1, urx_stream(c->urx), c->stage->cp[ch->slot],
+                           &queued);
+    }
+    if (!st) st = urx_mark(c->urx, ch->uslot);
     if (st) tcpx_set_error(st, "device unpack of a %zu-byte chunk: %s", ch->len, tcpx_last_error());
     return st;
 }
 
-/* Transport completions, in order. A receive into GPU memory then copies
- * its slot to the destination. */
+/* A finished receive through a host slot: its pieces out of the slot (GPU
+ * copies waited for at retire). */
+static tcpx_status finish_scatter(tcpx_chan *c, tcpx_chunk *ch)
+{
+    if (ch->op->drain) return TCPX_OK;
+    tcpx_stage *st = c->stage;
+    int queued = 0;
+    tcpx_status rc = pack_copy(ch, 0, stage_slot(st, ch->slot), 0, st->stream, st->cp ? st->cp[ch->slot] : NULL,
+                               &queued);
+    if (!rc && queued && !(rc = tcpx_gpu_event_record(st->ev[ch->slot], st->stream))) ch->gpu_wait = 1;
+    return rc ? fail_gpu() : TCPX_OK;
+}
+
+/* Transport completions, in order. */
 static tcpx_status test_posted(tcpx_session *s, tcpx_chan *c, int is_send)
 {
     tcpx_net *n = s->net;
@@ -134,25 +163,19 @@ static tcpx_status test_posted(tcpx_session *s, tcpx_chan *c, int is_send)
         if (size != ch->len)
             return tcpx_set_error(TCPX_ERR_PROTOCOL, "data stream: chunk of %zu bytes where %zu were announced",
                                   size, ch->len);
-        if (c->urx) {
-            tcpx_status st = start_unpack(c, ch);
-            if (st) return st;
-        } else if (ch->slot >= 0 &&
-            (tcpx_gpu_memcpy_async(c->stage->stream, ch->op->ptr + ch->off, stage_slot(c->stage, ch->slot),
-                                   ch->len) ||
-             tcpx_gpu_event_record(c->stage->ev[ch->slot], c->stage->stream)))
-            return fail_gpu();
+        tcpx_status st = c->urx ? finish_unpack(c, ch) : ch->slot >= 0 ? finish_scatter(c, ch) : TCPX_OK;
+        if (st) return st;
     }
     return TCPX_OK;
 }
 
-/* Retire finished chunks in order (a staged receive once its copy is done). */
+/* Retire finished chunks in order (a receive once its copies are done). */
 static tcpx_status retire(tcpx_session *s, tcpx_chan *c, int is_send, tcpx_retired *out)
 {
     tcpx_net *n = s->net;
     while (c->head < c->posted && c->ring[c->head % c->cap].done) {
         tcpx_chunk *ch = &c->ring[c->head % c->cap];
-        if (!is_send && (c->urx || ch->slot >= 0)) {
+        if (!is_send && (c->urx || ch->gpu_wait)) {
             tcpx_status q = c->urx ? urx_query(c->urx, ch->uslot) : tcpx_gpu_event_query(c->stage->ev[ch->slot]);
             if (q == TCPX_IN_PROGRESS) break;
             if (q) return fail_gpu();
@@ -169,30 +192,32 @@ static tcpx_status retire(tcpx_session *s, tcpx_chan *c, int is_send, tcpx_retir
 
 /* Give a chunk that moves through a bounce slot its slot (creating the pool
  * on first use). 0 = no slot free now. */
-static int take_slot(tcpx_session *s, tcpx_chan *c, tcpx_chunk *ch, tcpx_status *st)
+static int take_slot(tcpx_session *s, tcpx_chan *c, tcpx_chunk *ch, int is_send, tcpx_status *st)
 {
     if (ch->slot >= 0) return 1;
-    if (!c->stage && (*st = stage_create(s, c->comm, &c->stage))) return 0;
+    if (!c->stage && (*st = stage_create(s, c->comm, is_send, &c->stage))) return 0;
     ch->slot = stage_acquire(c->stage);
     return ch->slot >= 0;
 }
 
-/* Sending GPU memory: copy queued chunks into free slots, in ring order. */
+/* Sending: gather queued chunks that need a slot into free slots, in ring
+ * order (host pieces at once, GPU pieces queued with the slot's event). */
 static tcpx_status stage_sends(tcpx_session *s, tcpx_chan *c)
 {
     if (c->staged < c->posted) c->staged = c->posted;
     while (c->staged < c->tail) {
         tcpx_chunk *ch = &c->ring[c->staged % c->cap];
-        if (stage_needed(s, ch->op, 1)) {
+        if (!ch->direct) {
             tcpx_status st = TCPX_OK;
-            if (!take_slot(s, c, ch, &st)) {
+            if (!take_slot(s, c, ch, 1, &st)) {
                 if (st) return fail_gpu();
                 break;
             }
-            if (tcpx_gpu_memcpy_async(c->stage->stream, stage_slot(c->stage, ch->slot), ch->op->ptr + ch->off,
-                                      ch->len) ||
-                tcpx_gpu_event_record(c->stage->ev[ch->slot], c->stage->stream))
-                return fail_gpu();
+            tcpx_stage *sg = c->stage;
+            int queued = 0;
+            st = pack_copy(ch, 1, stage_slot(sg, ch->slot), 0, sg->stream, sg->cp ? sg->cp[ch->slot] : NULL, &queued);
+            if (!st && queued && !(st = tcpx_gpu_event_record(sg->ev[ch->slot], sg->stream))) ch->gpu_wait = 1;
+            if (st) return fail_gpu();
         }
         c->staged++;
     }
@@ -207,20 +232,20 @@ static tcpx_status post_chunks(tcpx_session *s, tcpx_chan *c, int is_send)
     while (c->posted < limit && c->posted - c->head < (size_t)s->window) {
         tcpx_chunk *ch = &c->ring[c->posted % c->cap];
         tcpx_status st = TCPX_OK;
-        void *buf = ch->op->ptr + ch->off, *mh;
-        if (stage_needed(s, ch->op, is_send)) {
-            if (is_send) {
+        void *buf = ch->direct, *mh;
+        if (!ch->direct) {
+            if (is_send && ch->gpu_wait) {
                 st = tcpx_gpu_event_query(c->stage->ev[ch->slot]);
                 if (st == TCPX_IN_PROGRESS) break;
                 if (st) return fail_gpu();
-            } else if (!take_slot(s, c, ch, &st)) {
+            } else if (!is_send && !take_slot(s, c, ch, 0, &st)) {
                 if (st) return fail_gpu();
                 break;
             }
             buf = stage_slot(c->stage, ch->slot);
             mh = c->stage->mh;
         } else {
-            mh = mem_mr(s, ch->op->r, c->comm, &st);
+            mh = mem_mr(s, ch->dregion, c->comm, &st);
         }
         if (st) return tcpx_set_error(st, "data stream: %s", tcpx_last_error());
         /* A stream that refuses a post is broken (a plugin sees the peer

@@ -77,6 +77,7 @@ static tcpx_status peer_activate(tcpx_peer *p)
             p->ctrl_recv = in->comm;
             p->ctrl_urx = in->urx;
             p->nrx = in->msg.u.hello.channels;
+            p->remote_max_chunk = in->msg.u.hello.max_chunk;
             free(in->buf);
             free(in->blob);
             free(in);

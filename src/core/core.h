@@ -24,6 +24,9 @@
 #define TCPX_HELLO_BUF 64         /* receive capacity for a DHELLO */
 #define TCPX_OP_BUCKETS 1024
 #define TCPX_MEM_BUCKETS 256
+#define TCPX_PACK_MAX_SEGS 1024   /* blocks one chunk may touch (both ends cut alike) */
+#define TCPX_INBOX_MAX_COUNT 65536  /* notifications held for the application */
+#define TCPX_INBOX_MAX_BYTES (64u << 20)
 
 typedef struct tcpx_peer tcpx_peer;
 typedef struct tcpx_op tcpx_op;
@@ -45,7 +48,9 @@ typedef struct tcpx_region {
     tcpx_mem_kind kind;
     int device;
     uint64_t key;
-    int busy;                     /* operations referencing it */
+    int busy;                     /* local operations referencing it */
+    int rbusy;                    /* peers' one-sided operations on it */
+    int closing;                  /* being deregistered: peers are refused */
     tcpx_mr *mrs;
     int nmrs, cap_mrs;
     struct tcpx_region *next;     /* hash chain */
@@ -53,7 +58,22 @@ typedef struct tcpx_region {
 
 /* ------------------------------------------------------------ operations */
 
-enum tcpx_op_kind { OP_SEND = 1, OP_RECV = 2 };
+enum tcpx_op_kind {
+    OP_SEND = 1,
+    OP_RECV,
+    OP_WRITE,           /* one-sided, initiator */
+    OP_READ,
+    OP_WRITE_IN,        /* one-sided, served for the peer (target): detached, owned by the peer */
+    OP_READ_IN,
+    OP_NOTIF,           /* a standalone notification waiting for its ACK: detached */
+};
+
+/* A piece of memory an op moves; an op's pieces in order form its stream. */
+typedef struct tcpx_seg {
+    uint8_t *ptr;
+    size_t len;
+    tcpx_region *r;
+} tcpx_seg;
 
 enum tcpx_op_state {
     OPS_RTS_SENT = 1,   /* send: announced, waiting for CTS (or ACK when inline) */
@@ -61,6 +81,8 @@ enum tcpx_op_state {
     OPS_MATCHED,        /* recv: CTS sent, waiting for DATA */
     OPS_DATA,           /* chunks moving */
     OPS_CANCELLING,     /* send: withdrawn, waiting for the receiver's verdict */
+    OPS_REQ_SENT,       /* read: asked, waiting for READ_DATA */
+    OPS_NOTIFYING,      /* read, notification: sent, waiting for its ACK */
     OPS_DONE,
     OPS_FAILED,
 };
@@ -69,6 +91,10 @@ enum tcpx_op_state {
 typedef struct tcpx_op_hooks {
     void (*chunks_done)(tcpx_op *op);   /* every chunk retired */
     void (*finish)(tcpx_op *op);        /* leaving the peer (done or failed): undo kind links */
+    /* ACK / NACK naming this op (NULL: a protocol error / op_fail). An
+     * error return fails the peer. */
+    tcpx_status (*acked)(tcpx_op *op);
+    tcpx_status (*nacked)(tcpx_op *op, tcpx_status st, const char *text);
 } tcpx_op_hooks;
 
 struct tcpx_op {
@@ -79,14 +105,27 @@ struct tcpx_op {
     char *errmsg;                  /* detail for a failed op (malloc'd) */
     struct tcpx_xfer *x;           /* NULL once released (detached) */
     tcpx_peer *p;
-    tcpx_region *r;
+    tcpx_region *r;                /* two-sided: the one region */
     uint8_t *ptr;
-    size_t size;
+    size_t size;                   /* bytes of the op's stream */
+    tcpx_seg *segs;                /* the stream's pieces (two-sided: &seg1) */
+    size_t nsegs;
+    tcpx_seg seg1;
     uint64_t tag;
     uint64_t remote_id;            /* the peer's op id, once known */
     size_t nchunks, chunks_done;
-    int acked;                     /* send: the receiver has all bytes */
-    int holds_region;              /* counted in r->busy */
+    int acked;                     /* send, write: the receiver has all bytes */
+    int held;                      /* counted in its regions' busy (rbusy when target) */
+    int target;                    /* served for the peer */
+    int drain;                     /* refused write: chunks land in scratch and are dropped */
+    int no_ack;                    /* refused after its data started: no ACK at the end */
+    tcpx_status verdict;           /* write: the target's refusal, applied once chunks retire */
+    char *verdict_msg;
+    uint8_t *notif;                /* read: to send when done; write target: to deliver */
+    size_t notif_len;
+    int has_notif;
+    int notif_wait;                /* write target: the attached NOTIF has not arrived yet */
+    struct tcpx_notif *nq;         /* write target: its entry in the peer's pending queue */
     tcpx_op *x_next;               /* transfer's list */
     tcpx_op *q_prev, *q_next;      /* peer's posted-receive queue */
     tcpx_op *h_next;               /* peer's id hash */
@@ -108,25 +147,33 @@ typedef struct tcpx_retired {      /* ops of chunks retired in one progress roun
 
 typedef struct tcpx_chunk {
     tcpx_op *op;
-    size_t off, len;
+    size_t off, len;               /* bytes [off, off+len) of the op's stream */
+    size_t seg, seg_off;           /* off is byte seg_off of op->segs[seg] */
+    uint8_t *direct;               /* the bytes move in place here; NULL: through a slot */
+    tcpx_region *dregion;          /* direct's registration */
     void *req;                     /* transport request while in flight */
     int done;                      /* the transport finished it */
     int slot;                      /* staging slot, -1 when the bytes move in place */
     int uslot;                     /* receive over device unpack: the transport's queue slot */
+    int gpu_wait;                  /* GPU copies of the slot queued: wait for its event */
 } tcpx_chunk;
 
 struct tcpx_gpu;
 struct tcpx_gpu_stream;
 struct tcpx_gpu_event;
+struct tcpx_gpu_copier;
 
-/* Bounce slots of one data comm: pinned host memory for GPU memory over a
- * transport that takes host pointers only; device memory for host-memory
- * receives over a device-unpack transport (which receives into GPU memory
- * only). Slots are taken and returned in ring order. */
+/* Bounce slots of one data comm, for chunks that cannot move in place:
+ * several blocks packed into one chunk, GPU memory over a transport that
+ * takes host pointers only, host memory received over a device-unpack
+ * transport (which receives into GPU memory only), refused writes drained.
+ * Host memory (pinned in a GPU session), or device memory for receives over
+ * device unpack. Slots are taken and returned in ring order. */
 typedef struct tcpx_stage {
-    struct tcpx_gpu_stream *stream;
-    struct tcpx_gpu_event **ev;    /* one per slot: its copy finished */
-    uint8_t *arena;                /* nslots * slot_bytes, pinned or device */
+    struct tcpx_gpu_stream *stream;          /* GPU session: this comm's copies */
+    struct tcpx_gpu_event **ev;              /* one per slot: its copies finished */
+    struct tcpx_gpu_copier **cp;             /* GPU session: one copy list per slot */
+    uint8_t *arena;                /* nslots * slot_bytes */
     void *arena_raw;               /* device: the allocation holding the page-aligned arena */
     int on_device;
     void *mh;                      /* arena registered on the comm */
@@ -180,7 +227,11 @@ struct tcpx_peer {
     char errmsg[256];
     uint64_t nonce;
     int want_role;                 /* role of the HELLO that opens our incoming half */
+    int dial_role;                 /* role of our own HELLO */
+    uint64_t connect_deadline;     /* CONNECTING: fail with TCPX_ERR_TIMEOUT past it */
+    int auto_accepted;             /* opened by accept_any: unlinked if the handshake fails */
     int has_remote;
+    uint32_t remote_max_chunk;     /* from the peer's HELLO: chunks we send it stay within */
     tcpx_conninfo remote;
 
     /* outgoing direction: ours -> peer */
@@ -217,6 +268,20 @@ struct tcpx_peer {
     size_t unx_bytes, unx_count;
     tcpx_op *ops[TCPX_OP_BUCKETS]; /* live ops by id */
     size_t nops;
+
+    /* one-sided target: a block list arriving in pieces (onesided.c) */
+    struct {
+        uint8_t type;              /* 0: none under way */
+        uint64_t id;
+        uint32_t nblocks, got;
+        tcpx_msg hdr;              /* the first piece's fields */
+        tcpx_wire_block *blocks;
+    } list;
+    uint64_t notif_for;            /* id of the write whose attached NOTIF comes next (0: none) */
+    tcpx_op *notif_op;             /* that write, or NULL when it was refused */
+
+    /* notifications received, waiting in order to be delivered (notify.c) */
+    struct tcpx_notif *nq_head, *nq_tail;
 
     struct tcpx_peer *next;
 };
@@ -278,7 +343,22 @@ typedef struct tcpx_session {
     uint64_t next_mem_id;
     uint64_t next_op_id;
     tcpx_retired retired;          /* scratch of peer progress */
+
+    /* notifications delivered, for tcpx_notify_poll; counts include those
+     * still waiting in peers' queues */
+    struct tcpx_notif *inbox_head, *inbox_tail;
+    size_t inbox_count, inbox_bytes;
 } tcpx_session;
+
+/* A received notification. */
+typedef struct tcpx_notif {
+    struct tcpx_notif *next;
+    char peer[TCPX_NAME_MAX];      /* who sent it */
+    uint64_t ack_id;               /* answer ACK{ack_id} on delivery (0: none) */
+    int ready;                     /* its data is in place: deliverable */
+    size_t len;
+    uint8_t data[];
+} tcpx_notif;
 
 typedef struct tcpx_xfer {
     tcpx_session *s;
@@ -291,6 +371,11 @@ typedef struct tcpx_xfer {
 
 /* mem.c */
 tcpx_region *mem_find(tcpx_session *s, tcpx_mem_id id);
+/* Block `index` of a peer's list against the registry: TCPX_OK with its
+ * region, or TCPX_ERR_ACCESS with a sentence naming the block in why. */
+tcpx_status mem_access(tcpx_session *s, const tcpx_wire_block *b, uint32_t index, tcpx_region **r, char *why,
+                       size_t cap);
+void mem_free_region(tcpx_session *s, tcpx_region *r);
 void *mem_mr(tcpx_session *s, tcpx_region *r, void *comm, tcpx_status *st);
 void mem_drop_comm(tcpx_session *s, void *comm);
 void mem_free_all(tcpx_session *s);
@@ -326,17 +411,33 @@ tcpx_status ctrl_next(tcpx_peer *p, tcpx_msg *m);
 /* channel.c */
 tcpx_status chan_init(tcpx_chan *c, void *comm);
 void chan_close(tcpx_session *s, tcpx_chan *c, int is_send);
-tcpx_status chan_push(tcpx_chan *c, tcpx_op *op, size_t off, size_t len);
 /* One round on a data comm: test, retire (the ops of retired chunks are
  * appended to *out, one entry per chunk), stage, post. An error means the
  * stream is broken (detail in tcpx_last_error); the caller fails the peer. */
 tcpx_status chan_progress(tcpx_session *s, tcpx_chan *c, int is_send, tcpx_retired *out);
-/* Cut op into chunks dealt round-robin from channel `first`. */
-tcpx_status enqueue_chunks(tcpx_op *op, tcpx_chan *chans, int nchans, size_t chunk, uint16_t first);
+/* Cut op's stream into chunks (pack_cut) dealt round-robin from channel
+ * `first`, each marked to move in place or through a slot. */
+tcpx_status enqueue_chunks(tcpx_session *s, tcpx_op *op, tcpx_chan *chans, int nchans, size_t chunk, uint16_t first,
+                           int is_send);
+
+/* pack.c */
+/* Length of the chunk starting at segs[*seg] + *seg_off: at most `chunk`
+ * bytes and TCPX_PACK_MAX_SEGS pieces; advances *seg / *seg_off past it.
+ * Both ends of a stream cut alike from the same piece lengths. */
+size_t pack_cut(const tcpx_op *op, size_t *seg, size_t *seg_off, size_t chunk);
+/* Start of [seg:seg_off, +len) when it is one run of memory in one
+ * registration (*r), else NULL. */
+uint8_t *pack_contiguous(const tcpx_op *op, size_t seg, size_t seg_off, size_t len, tcpx_region **r);
+/* Gather (1) the chunk's pieces into slot, or scatter (0) the slot into
+ * them. Host pieces next to a host slot are copied at once; the rest is
+ * queued on stream (*queued = 1: record an event and wait for it). */
+tcpx_status pack_copy(const tcpx_chunk *ch, int gather, uint8_t *slot, int slot_on_device,
+                      struct tcpx_gpu_stream *stream, struct tcpx_gpu_copier *cp, int *queued);
 
 /* staging.c */
-int stage_needed(tcpx_session *s, const tcpx_op *op, int is_send);
-tcpx_status stage_create(tcpx_session *s, void *comm, tcpx_stage **out);
+/* Can the transport take memory of `kind` in place in this direction? */
+int stage_direct_ok(const tcpx_session *s, tcpx_mem_kind kind, int is_send);
+tcpx_status stage_create(tcpx_session *s, void *comm, int is_send, tcpx_stage **out);
 void stage_destroy(tcpx_session *s, void *comm, tcpx_stage *st);
 int stage_acquire(tcpx_stage *st);
 void stage_release(tcpx_stage *st);
@@ -352,17 +453,41 @@ void op_fail(tcpx_op *op, tcpx_status st, const char *fmt, ...) __attribute__((f
 /* One more chunk of op retired; the kind's chunks_done hook after the last. */
 void op_chunk_done(tcpx_op *op);
 void op_free(tcpx_op *op);          /* an op that has left its peer (or never joined one) */
+/* Count the op in its regions' busy counts (rbusy for a target op), and
+ * stop counting (when it finishes, or earlier once it no longer touches them). */
+void op_hold_regions(tcpx_op *op);
+void op_release_regions(tcpx_op *op);
+/* Something an op waits for besides its chunks arrived: its chunks_done
+ * hook runs again if every chunk is in. */
+void op_recheck(tcpx_op *op);
+/* ACK and NACK: to the named op's hooks. */
+tcpx_status op_on_ack(tcpx_peer *p, const tcpx_msg *m);
+tcpx_status op_on_nack(tcpx_peer *p, const tcpx_msg *m);
 
 /* twosided.c */
 /* Handlers of the messages of an established connection (proto.h's list). */
 tcpx_status twosided_on_rts(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status twosided_on_cts(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status twosided_on_data(tcpx_peer *p, const tcpx_msg *m);
-tcpx_status twosided_on_ack(tcpx_peer *p, const tcpx_msg *m);
-tcpx_status twosided_on_nack(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status op_start(tcpx_op *op);
 void op_withdraw(tcpx_op *op);
+
+/* onesided.c */
+/* Put an initiator's WRITE or READ (op->kind) on the wire: its list of n
+ * blocks in the peer's memory, then for a WRITE its chunks. */
+tcpx_status onesided_start(tcpx_op *op, const tcpx_wire_block *blocks, uint32_t n);
+tcpx_status onesided_on_write(tcpx_peer *p, const tcpx_msg *m);
+tcpx_status onesided_on_read_req(tcpx_peer *p, const tcpx_msg *m);
+tcpx_status onesided_on_read_data(tcpx_peer *p, const tcpx_msg *m);
+
+/* notify.c */
+tcpx_status notify_on_notif(tcpx_peer *p, const tcpx_msg *m);
+void notify_mark_ready(tcpx_notif *n);     /* its write's bytes are in place */
+void notify_flush(tcpx_peer *p);           /* deliver the ready head of p's queue into the inbox */
+void notify_drop(tcpx_peer *p, tcpx_notif *n);   /* its write failed: forget it */
+void notify_pop(tcpx_session *s);          /* the oldest of the inbox has been taken */
+void notify_free_inbox(tcpx_session *s);
 
 /* transport.c */
 /* Open the transport cfg.transport names, pick its device, read its
@@ -387,9 +512,11 @@ int urx_take_slot(tcpx_urx *u);                           /* queue slot of the i
 int recv_post_host(tcpx_session *s, void *comm, tcpx_urx *u, size_t land_off, uint8_t *host_buf, size_t cap,
                    void *host_mh, void **req, int *uslot);
 /* Queue the gather of a finished receive into dst (the buffer it was posted
- * with), then a copy of the len bytes to host_out when not NULL; its event
- * completes when both are done. */
-tcpx_status urx_unpack(tcpx_urx *u, int slot, uint8_t *dst, size_t len, void *host_out);
+ * with) on the unpack stream; urx_mark then records the slot's event after
+ * whatever else was queued on urx_stream for it. */
+tcpx_status urx_unpack(tcpx_urx *u, int slot, uint8_t *dst, size_t len);
+tcpx_status urx_mark(tcpx_urx *u, int slot);
+struct tcpx_gpu_stream *urx_stream(tcpx_urx *u);
 tcpx_status urx_query(tcpx_urx *u, int slot);              /* TCPX_OK, TCPX_IN_PROGRESS or an error */
 /* The same for a landing slot, waited for (bounded by the peer timeout),
  * with the landing slot zeroed again afterwards. */

@@ -41,8 +41,31 @@ void ops_remove(tcpx_peer *p, tcpx_op *op)
 void op_free(tcpx_op *op)
 {
     if (!op) return;
+    if (op->segs != &op->seg1) free(op->segs);
+    free(op->notif);
+    free(op->verdict_msg);
     free(op->errmsg);
     free(op);
+}
+
+void op_hold_regions(tcpx_op *op)
+{
+    if (op->held) return;
+    op->held = 1;
+    for (size_t i = 0; i < op->nsegs; i++) {
+        if (op->target) op->segs[i].r->rbusy++;
+        else op->segs[i].r->busy++;
+    }
+}
+
+void op_release_regions(tcpx_op *op)
+{
+    if (!op->held) return;
+    op->held = 0;
+    for (size_t i = 0; i < op->nsegs; i++) {
+        if (op->target) op->segs[i].r->rbusy--;
+        else op->segs[i].r->busy--;
+    }
 }
 
 /* An op leaves the peer: no table, no queue, its region free again. A
@@ -51,8 +74,7 @@ static void op_finish(tcpx_op *op)
 {
     if (op->hooks && op->hooks->finish) op->hooks->finish(op);
     ops_remove(op->p, op);
-    if (op->holds_region) op->r->busy--;
-    op->holds_region = 0;
+    op_release_regions(op);
     if (op->x) {
         op->x->ndone++;
         if (op->status && !op->x->err) {
@@ -88,8 +110,36 @@ void op_fail(tcpx_op *op, tcpx_status st, const char *fmt, ...)
     op_finish(op);
 }
 
+void op_recheck(tcpx_op *op)
+{
+    if (op->chunks_done == op->nchunks && op->hooks && op->hooks->chunks_done) op->hooks->chunks_done(op);
+}
+
 void op_chunk_done(tcpx_op *op)
 {
     if (++op->chunks_done < op->nchunks) return;
     if (op->hooks && op->hooks->chunks_done) op->hooks->chunks_done(op);
+}
+
+tcpx_status op_on_ack(tcpx_peer *p, const tcpx_msg *m)
+{
+    tcpx_op *op = ops_find(p, m->u.ack.id);
+    if (!op || op->target || !op->hooks || !op->hooks->acked)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "ACK for operation %llu that waits for none",
+                              (unsigned long long)m->u.ack.id);
+    return op->hooks->acked(op);
+}
+
+tcpx_status op_on_nack(tcpx_peer *p, const tcpx_msg *m)
+{
+    tcpx_op *op = ops_find(p, m->u.nack.id);
+    if (!op || op->target) return TCPX_OK; /* already gone */
+    tcpx_status st = m->u.nack.status;
+    if (st < TCPX_ERR_ACCESS) st = TCPX_ERR_PEER; /* unknown code from a newer peer */
+    char text[256];
+    snprintf(text, sizeof text, "%.*s", (int)(m->payload_len > 200 ? 200 : m->payload_len),
+             m->payload ? (const char *)m->payload : "");
+    if (op->hooks && op->hooks->nacked) return op->hooks->nacked(op, st, text);
+    op_fail(op, st, "peer %s: %s", p->name, text);
+    return TCPX_OK;
 }

@@ -63,6 +63,25 @@ static void unexpected_free_all(tcpx_peer *p)
     p->unx_bytes = p->unx_count = 0;
 }
 
+/* Notifications received but not delivered, and a list half arrived: the
+ * peer owns them. */
+static void inbound_state_free(tcpx_peer *p)
+{
+    while (p->nq_head) {
+        tcpx_notif *n = p->nq_head;
+        p->nq_head = n->next;
+        p->s->inbox_count--;
+        p->s->inbox_bytes -= n->len;
+        free(n);
+    }
+    p->nq_tail = NULL;
+    free(p->list.blocks);
+    p->list.blocks = NULL;
+    p->list.type = 0;
+    p->notif_for = 0;
+    p->notif_op = NULL;
+}
+
 /* Close every comm of the peer. The transport stops touching buffers before
  * close returns, so after this no chunk of any op can move. */
 void peer_close_comms(tcpx_peer *p)
@@ -79,6 +98,7 @@ void peer_close_comms(tcpx_peer *p)
     p->ntx = p->nrx = 0;
     ctrl_close(p);
     unexpected_free_all(p);
+    inbound_state_free(p);
 }
 
 void peer_fail(tcpx_peer *p, tcpx_status st, const char *fmt, ...)

@@ -59,6 +59,7 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
         tcpx_w_u64(&w, m->u.hello.token);
         tcpx_w_u64(&w, m->u.hello.nonce);
         tcpx_w_bytes(&w, name, sizeof name);
+        tcpx_w_u32(&w, m->u.hello.max_chunk);
         break;
     }
     case TCPX_MSG_DHELLO:
@@ -88,9 +89,79 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
         tcpx_w_u32(&w, (uint32_t)m->u.nack.status);
         break;
     case TCPX_MSG_CANCEL: tcpx_w_u64(&w, m->u.cancel.send_id); break;
+    case TCPX_MSG_WRITE:
+        tcpx_w_u64(&w, m->u.write.id);
+        tcpx_w_u64(&w, m->u.write.total);
+        tcpx_w_u32(&w, m->u.write.nblocks);
+        tcpx_w_u32(&w, m->u.write.first);
+        tcpx_w_u32(&w, m->u.write.chunk);
+        tcpx_w_u16(&w, m->u.write.first_channel);
+        tcpx_w_u16(&w, m->u.write.flags);
+        break;
+    case TCPX_MSG_READ_REQ:
+        tcpx_w_u64(&w, m->u.read_req.id);
+        tcpx_w_u64(&w, m->u.read_req.total);
+        tcpx_w_u32(&w, m->u.read_req.nblocks);
+        tcpx_w_u32(&w, m->u.read_req.first);
+        tcpx_w_u16(&w, m->u.read_req.flags);
+        break;
+    case TCPX_MSG_READ_DATA:
+        tcpx_w_u64(&w, m->u.read_data.id);
+        tcpx_w_u64(&w, m->u.read_data.total);
+        tcpx_w_u32(&w, m->u.read_data.chunk);
+        tcpx_w_u16(&w, m->u.read_data.first_channel);
+        break;
+    case TCPX_MSG_NOTIF:
+        tcpx_w_u64(&w, m->u.notif.id);
+        tcpx_w_u16(&w, m->u.notif.flags);
+        break;
     }
     tcpx_w_bytes(&w, m->payload, m->payload_len);
     return w.bad ? 0 : w.len;
+}
+
+/* A piece of a block list: whole blocks, inside the list, LAST exactly on
+ * the piece that ends it, known flags, a bounded list. */
+static tcpx_status check_list(uint8_t type, uint32_t nblocks, uint32_t first, uint16_t flags, uint32_t plen)
+{
+    const char *name = tcpx_msg_name(type);
+    if (plen % TCPX_WIRE_BLOCK_SIZE)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: payload of %u bytes is not whole blocks", name, plen);
+    uint64_t end = (uint64_t)first + plen / TCPX_WIRE_BLOCK_SIZE;
+    if (nblocks > TCPX_LIST_MAX_BLOCKS)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: list of %u blocks (at most %d)", name, nblocks,
+                              TCPX_LIST_MAX_BLOCKS);
+    if (end > nblocks)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: blocks [%u, %llu) of a list of %u", name, first,
+                              (unsigned long long)end, nblocks);
+    if (flags & ~(TCPX_LIST_LAST | TCPX_LIST_NOTIF))
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: unknown flags 0x%x", name, flags);
+    if (!(flags & TCPX_LIST_LAST) != (end < nblocks))
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: piece ending at block %llu of %u %s the LAST flag", name,
+                              (unsigned long long)end, nblocks, flags & TCPX_LIST_LAST ? "has" : "lacks");
+    if ((flags & TCPX_LIST_NOTIF) && !(flags & TCPX_LIST_LAST))
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: NOTIF flag on a piece that is not the last", name);
+    return TCPX_OK;
+}
+
+tcpx_wire_block tcpx_msg_block(const tcpx_msg *m, uint32_t i)
+{
+    tcpx_rbuf r = tcpx_rbuf_make(m->payload + (size_t)i * TCPX_WIRE_BLOCK_SIZE, TCPX_WIRE_BLOCK_SIZE);
+    tcpx_wire_block b;
+    b.mem_id = tcpx_r_u64(&r);
+    b.key = tcpx_r_u64(&r);
+    b.offset = tcpx_r_u64(&r);
+    b.len = tcpx_r_u64(&r);
+    return b;
+}
+
+void tcpx_wire_block_put(uint8_t *payload, uint32_t i, const tcpx_wire_block *b)
+{
+    tcpx_wbuf w = tcpx_wbuf_make(payload + (size_t)i * TCPX_WIRE_BLOCK_SIZE, TCPX_WIRE_BLOCK_SIZE);
+    tcpx_w_u64(&w, b->mem_id);
+    tcpx_w_u64(&w, b->key);
+    tcpx_w_u64(&w, b->offset);
+    tcpx_w_u64(&w, b->len);
 }
 
 tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
@@ -119,6 +190,8 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
         m->u.hello.token = tcpx_r_u64(&r);
         m->u.hello.nonce = tcpx_r_u64(&r);
         tcpx_r_bytes(&r, m->u.hello.name, TCPX_NAME_MAX);
+        m->u.hello.max_chunk = tcpx_r_u32(&r);
+        if (m->u.hello.max_chunk == 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "HELLO: max chunk 0");
         if (m->u.hello.role != TCPX_HELLO_INITIATE && m->u.hello.role != TCPX_HELLO_REPLY)
             return tcpx_set_error(TCPX_ERR_PROTOCOL, "HELLO: bad role %u", m->u.hello.role);
         if (m->u.hello.channels < 1 || m->u.hello.channels > TCPX_MAX_CHANNELS)
@@ -160,6 +233,45 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
         if (m->u.nack.status >= 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "NACK with non-error status");
         break;
     case TCPX_MSG_CANCEL: m->u.cancel.send_id = tcpx_r_u64(&r); break;
+    case TCPX_MSG_WRITE: {
+        m->u.write.id = tcpx_r_u64(&r);
+        m->u.write.total = tcpx_r_u64(&r);
+        m->u.write.nblocks = tcpx_r_u32(&r);
+        m->u.write.first = tcpx_r_u32(&r);
+        m->u.write.chunk = tcpx_r_u32(&r);
+        m->u.write.first_channel = tcpx_r_u16(&r);
+        m->u.write.flags = tcpx_r_u16(&r);
+        tcpx_status st = check_list(type, m->u.write.nblocks, m->u.write.first, m->u.write.flags, plen);
+        if (st) return st;
+        if (m->u.write.chunk == 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "WRITE: chunk size 0");
+        break;
+    }
+    case TCPX_MSG_READ_REQ: {
+        m->u.read_req.id = tcpx_r_u64(&r);
+        m->u.read_req.total = tcpx_r_u64(&r);
+        m->u.read_req.nblocks = tcpx_r_u32(&r);
+        m->u.read_req.first = tcpx_r_u32(&r);
+        m->u.read_req.flags = tcpx_r_u16(&r);
+        tcpx_status st = check_list(type, m->u.read_req.nblocks, m->u.read_req.first, m->u.read_req.flags, plen);
+        if (st) return st;
+        break;
+    }
+    case TCPX_MSG_READ_DATA:
+        m->u.read_data.id = tcpx_r_u64(&r);
+        m->u.read_data.total = tcpx_r_u64(&r);
+        m->u.read_data.chunk = tcpx_r_u32(&r);
+        m->u.read_data.first_channel = tcpx_r_u16(&r);
+        if (m->u.read_data.chunk == 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "READ_DATA: chunk size 0");
+        if (plen) return tcpx_set_error(TCPX_ERR_PROTOCOL, "READ_DATA with payload");
+        break;
+    case TCPX_MSG_NOTIF:
+        m->u.notif.id = tcpx_r_u64(&r);
+        m->u.notif.flags = tcpx_r_u16(&r);
+        if (m->u.notif.flags & ~TCPX_NOTIF_ATTACHED)
+            return tcpx_set_error(TCPX_ERR_PROTOCOL, "NOTIF: unknown flags 0x%x", m->u.notif.flags);
+        if (plen > TCPX_NOTIF_MAX)
+            return tcpx_set_error(TCPX_ERR_PROTOCOL, "NOTIF of %u bytes (at most %d)", plen, TCPX_NOTIF_MAX);
+        break;
     }
     if (r.bad || r.pos != hs) return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: truncated header", tcpx_msg_name(type));
     m->payload = plen ? (const uint8_t *)buf + hs : NULL;

@@ -29,6 +29,30 @@
  *   drops it and answers NACK{send_id, PEER}; if B had matched it, B's CTS
  *   (answered by A with NACK{recv_id, PEER}) or ACK (inline: delivered)
  *   is already on its way. Either way A learns the outcome.
+ *
+ * One-sided, A the initiator, B the target. A list of n blocks (B's mem id,
+ * key, offset, length; zero-length blocks are not sent) is one stream of
+ * `total` bytes cut into chunks (tcpx_pack_cut: at most `chunk` bytes and
+ * TCPX_PACK_MAX_SEGS blocks each), dealt round-robin from first_channel.
+ * A list spans several messages of the same type and id, pieces
+ * [first, first + payload_len / 32) in order, back to back on the stream;
+ * the last has flag LAST.
+ *   WRITE{id, total, nblocks, first, chunk, first_channel, flags} + blocks,
+ *      then A's chunks on A->B's data comms at once (no CTS). B checks every
+ *      block (id, key, bounds, not being deregistered) once the list is
+ *      whole, then receives the chunks into the blocks and answers ACK{id}
+ *      when every byte is in place; refused: NACK{id, ACCESS} and the chunks
+ *      are received into scratch memory and dropped. Chunks never exceed the
+ *      max_chunk of B's HELLO.
+ *   READ_REQ{id, total, nblocks, first, flags} + blocks. B checks them, then
+ *      READ_DATA{id, total, chunk, first_channel} on B->A and its chunks on
+ *      B->A's data comms; refused: NACK{id, ACCESS}, no data.
+ *   NOTIF{id, flags} + bytes: with flag ATTACHED it follows the last piece
+ *      of WRITE id (which had flag NOTIF) and is delivered with that write
+ *      (ACK{id} covers both), dropped if the write was refused; after a
+ *      READ, or alone, B delivers it in order and answers ACK{id}. A full
+ *      inbox answers NACK{id, NOMEM}.
+ * ACK and NACK name the op id of the side that waits for them.
  * First message on a new control comm: HELLO; on a new data comm: DHELLO.
  */
 #ifndef TCPX_PROTO_H
@@ -39,25 +63,31 @@
 
 #include "tcpx_p2p.h"
 
-#define TCPX_PROTO_VERSION 1
+#define TCPX_PROTO_VERSION 2
 #define TCPX_CTRL_MSG_MAX (16 * 1024)
 #define TCPX_INLINE_MAX (8 * 1024)
 #define TCPX_PROTO_HDR_COMMON 8
+#define TCPX_WIRE_BLOCK_SIZE 32      /* one block of a one-sided list */
+#define TCPX_BLOCKS_PER_MSG 500      /* blocks in one WRITE/READ_REQ message */
 
 /* The one list of message types: name, wire value, bytes of type-specific
  * header after the common 8, and the handler the progress engine dispatches
  * an established connection's message to (HELLO and DHELLO only open a comm).
  * The enum, the names, the header sizes and the dispatch table are all made
  * from it. */
-#define TCPX_MSG_TYPES(X)                                  \
-    X(HELLO, 1, 1 + 2 + 8 + 8 + TCPX_NAME_MAX, msg_refuse) \
-    X(DHELLO, 2, 8 + 8 + 2, msg_refuse)                    \
-    X(RTS, 3, 24, twosided_on_rts)                         \
-    X(CTS, 4, 20, twosided_on_cts)                         \
-    X(DATA, 5, 22, twosided_on_data)                       \
-    X(ACK, 6, 8, twosided_on_ack)                          \
-    X(NACK, 7, 12, twosided_on_nack)                       \
-    X(CANCEL, 8, 8, twosided_on_cancel)
+#define TCPX_MSG_TYPES(X)                                      \
+    X(HELLO, 1, 1 + 2 + 8 + 8 + TCPX_NAME_MAX + 4, msg_refuse) \
+    X(DHELLO, 2, 8 + 8 + 2, msg_refuse)                        \
+    X(RTS, 3, 24, twosided_on_rts)                             \
+    X(CTS, 4, 20, twosided_on_cts)                             \
+    X(DATA, 5, 22, twosided_on_data)                           \
+    X(ACK, 6, 8, op_on_ack)                                    \
+    X(NACK, 7, 12, op_on_nack)                                 \
+    X(CANCEL, 8, 8, twosided_on_cancel)                        \
+    X(WRITE, 9, 32, onesided_on_write)                         \
+    X(READ_REQ, 10, 26, onesided_on_read_req)                  \
+    X(READ_DATA, 11, 22, onesided_on_read_data)                \
+    X(NOTIF, 12, 10, notify_on_notif)
 
 typedef enum tcpx_msg_type {
 #define TCPX_MSG_ENUM_(name, value, hdr, handler) TCPX_MSG_##name = value,
@@ -65,6 +95,20 @@ typedef enum tcpx_msg_type {
 #undef TCPX_MSG_ENUM_
     TCPX_MSG_MAX_ /* one past the last value: the list is dense from 1 */
 } tcpx_msg_type;
+
+enum tcpx_list_flags {              /* WRITE / READ_REQ */
+    TCPX_LIST_LAST = 1,                /* the list is whole with this piece */
+    TCPX_LIST_NOTIF = 2,               /* a NOTIF ATTACHED with this id follows the last piece */
+};
+
+enum tcpx_notif_flags {
+    TCPX_NOTIF_ATTACHED = 1,           /* delivered with WRITE id */
+};
+
+/* One block of a one-sided list as it travels. */
+typedef struct tcpx_wire_block {
+    uint64_t mem_id, key, offset, len;
+} tcpx_wire_block;
 
 enum tcpx_hello_role {
     TCPX_HELLO_INITIATE = 1,   /* connector -> acceptor, carries its conninfo */
@@ -80,6 +124,7 @@ typedef struct tcpx_msg {
             uint64_t token;        /* the receiving session's token */
             uint64_t nonce;        /* connection id chosen by the initiator */
             char name[TCPX_NAME_MAX];   /* sender's session name, NUL terminated */
+            uint32_t max_chunk;    /* largest chunk the sender receives (its chunk_bytes) */
         } hello;                   /* payload: initiator's conninfo blob (INITIATE) */
         struct {
             uint64_t token;
@@ -112,6 +157,32 @@ typedef struct tcpx_msg {
         struct {
             uint64_t send_id;
         } cancel;
+        struct {
+            uint64_t id;
+            uint64_t total;        /* bytes of the whole list */
+            uint32_t nblocks;      /* blocks of the whole list */
+            uint32_t first;        /* index of this message's first block */
+            uint32_t chunk;
+            uint16_t first_channel;
+            uint16_t flags;        /* enum tcpx_list_flags */
+        } write;                   /* payload: blocks */
+        struct {
+            uint64_t id;
+            uint64_t total;
+            uint32_t nblocks;
+            uint32_t first;
+            uint16_t flags;
+        } read_req;                /* payload: blocks */
+        struct {
+            uint64_t id;           /* the initiator's READ */
+            uint64_t total;
+            uint32_t chunk;
+            uint16_t first_channel;
+        } read_data;
+        struct {
+            uint64_t id;
+            uint16_t flags;        /* enum tcpx_notif_flags */
+        } notif;                   /* payload: the notification */
     } u;
     const uint8_t *payload;        /* decode: points into the decoded buffer */
     uint32_t payload_len;
@@ -130,6 +201,11 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m);
  * back in one transport message). TCPX_ERR_PROTOCOL when the common header
  * is cut short or announces more bytes than the frame holds. */
 tcpx_status tcpx_msg_frame_next(const void *buf, size_t len, size_t *msg_len);
+
+/* Block i of a decoded WRITE or READ_REQ payload (i < payload_len / 32). */
+tcpx_wire_block tcpx_msg_block(const tcpx_msg *m, uint32_t i);
+/* Encode block b at index i of a payload buffer. */
+void tcpx_wire_block_put(uint8_t *payload, uint32_t i, const tcpx_wire_block *b);
 
 /* Static name of a message type for logs ("?" when unknown). */
 const char *tcpx_msg_name(uint8_t type);

@@ -145,12 +145,14 @@ static tcpx_status queue_gather(tcpx_urx *u, int slot, uint8_t *dst, size_t len,
     return st;
 }
 
-tcpx_status urx_unpack(tcpx_urx *u, int slot, uint8_t *dst, size_t len, void *host_out)
+tcpx_status urx_unpack(tcpx_urx *u, int slot, uint8_t *dst, size_t len)
 {
-    tcpx_status st = queue_gather(u, slot, dst, len, host_out);
-    if (!st) st = tcpx_gpu_event_record(u->ev[slot], u->stream);
-    return st;
+    return queue_gather(u, slot, dst, len, NULL);
 }
+
+tcpx_status urx_mark(tcpx_urx *u, int slot) { return tcpx_gpu_event_record(u->ev[slot], u->stream); }
+
+struct tcpx_gpu_stream *urx_stream(tcpx_urx *u) { return u->stream; }
 
 tcpx_status urx_query(tcpx_urx *u, int slot) { return tcpx_gpu_event_query(u->ev[slot]); }
 

@@ -104,6 +104,7 @@ void tcpx_session_destroy(tcpx_session *s)
     tcpx_gpu_close(s->gpu);
     free(s->blob);
     free(s->retired.ops);
+    notify_free_inbox(s);
     sess_unlock(s);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->wake_mu);

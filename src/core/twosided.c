@@ -47,8 +47,33 @@ static void send_chunks_done(tcpx_op *op)
     if (op->acked) op_complete(op);
 }
 
-static const tcpx_op_hooks send_hooks = {.chunks_done = send_chunks_done};
-static const tcpx_op_hooks recv_hooks = {.chunks_done = recv_chunks_done, .finish = recv_finish};
+/* The receiver has every byte (inline: it has the message; a withdrawn
+ * inline send that was matched first is delivered). */
+static tcpx_status send_acked(tcpx_op *op)
+{
+    int inline_wait = (op->state == OPS_RTS_SENT || op->state == OPS_CANCELLING) && op->size <= TCPX_INLINE_MAX;
+    if (op->state != OPS_DATA && !inline_wait)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "ACK for send %llu in the wrong state", (unsigned long long)op->id);
+    op->acked = 1;
+    if (inline_wait || op->chunks_done == op->nchunks) op_complete(op);
+    return TCPX_OK;
+}
+
+/* Refused (size mismatch, withdrawn, the receiver failed): only before the
+ * bytes move. */
+static tcpx_status twosided_nacked(tcpx_op *op, tcpx_status st, const char *text)
+{
+    if (op->state == OPS_DATA)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "NACK for operation %llu while its bytes move",
+                              (unsigned long long)op->id);
+    op_fail(op, st, "peer %s: %s", op->p->name, text);
+    return TCPX_OK;
+}
+
+static const tcpx_op_hooks send_hooks = {
+    .chunks_done = send_chunks_done, .acked = send_acked, .nacked = twosided_nacked};
+static const tcpx_op_hooks recv_hooks = {
+    .chunks_done = recv_chunks_done, .finish = recv_finish, .nacked = twosided_nacked};
 
 /* ------------------------------------------------------------ unexpected */
 
@@ -171,7 +196,7 @@ tcpx_status twosided_on_cts(tcpx_peer *p, const tcpx_msg *m)
     d.u.data.chunk = (uint32_t)chunk;
     d.u.data.first_channel = first;
     if (ctrl_send(p, &d)) return TCPX_OK;
-    return enqueue_chunks(op, p->tx, p->ntx, chunk, first);
+    return enqueue_chunks(s, op, p->tx, p->ntx, chunk, first, 1);
 }
 
 tcpx_status twosided_on_data(tcpx_peer *p, const tcpx_msg *m)
@@ -182,34 +207,7 @@ tcpx_status twosided_on_data(tcpx_peer *p, const tcpx_msg *m)
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "DATA for receive %llu that is not waiting for it",
                               (unsigned long long)m->u.data.recv_id);
     op->state = OPS_DATA;
-    return enqueue_chunks(op, p->rx, p->nrx, m->u.data.chunk, m->u.data.first_channel);
-}
-
-tcpx_status twosided_on_ack(tcpx_peer *p, const tcpx_msg *m)
-{
-    tcpx_op *op = ops_find(p, m->u.ack.id);
-    int inline_wait = op && (op->state == OPS_RTS_SENT || op->state == OPS_CANCELLING) && op->size <= TCPX_INLINE_MAX;
-    if (!op || op->kind != OP_SEND || (op->state != OPS_DATA && !inline_wait))
-        return tcpx_set_error(TCPX_ERR_PROTOCOL, "ACK for operation %llu in the wrong state",
-                              (unsigned long long)m->u.ack.id);
-    op->acked = 1;
-    if (inline_wait || op->chunks_done == op->nchunks) op_complete(op); /* a withdrawn inline send that was
-                                                                           matched first is delivered */
-    return TCPX_OK;
-}
-
-tcpx_status twosided_on_nack(tcpx_peer *p, const tcpx_msg *m)
-{
-    tcpx_op *op = ops_find(p, m->u.nack.id);
-    if (!op) return TCPX_OK;
-    if (op->state == OPS_DATA)
-        return tcpx_set_error(TCPX_ERR_PROTOCOL, "NACK for operation %llu while its bytes move",
-                              (unsigned long long)m->u.nack.id);
-    tcpx_status st = m->u.nack.status;
-    if (st < TCPX_ERR_SYSTEM) st = TCPX_ERR_PEER; /* unknown code from a newer peer */
-    op_fail(op, st, "peer %s: %.*s", p->name, (int)(m->payload_len > 200 ? 200 : m->payload_len),
-            m->payload ? (const char *)m->payload : "");
-    return TCPX_OK;
+    return enqueue_chunks(p->s, op, p->rx, p->nrx, m->u.data.chunk, m->u.data.first_channel, 0);
 }
 
 /* Not matched yet: drop it and confirm. Matched: the CTS or ACK already on
@@ -273,8 +271,7 @@ void op_withdraw(tcpx_op *op)
         m.u.cancel.send_id = op->id;
         op->state = OPS_CANCELLING;
         /* A withdrawn send never reads its memory again (a CTS is refused). */
-        op->holds_region = 0;
-        op->r->busy--;
+        op_release_regions(op);
         ctrl_send(p, &m);
         return;
     }

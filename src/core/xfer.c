@@ -77,8 +77,10 @@ static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mem
         op->ptr = op->r->ptr + offs[i];
         op->size = sizes[i];
         op->tag = tags[i];
-        op->r->busy++;
-        op->holds_region = 1;
+        op->seg1 = (tcpx_seg){op->ptr, op->size, op->r};
+        op->segs = &op->seg1;
+        op->nsegs = 1;
+        op_hold_regions(op);
         if (x->ops_tail) x->ops_tail->x_next = op;
         else x->ops = op;
         x->ops_tail = op;
@@ -113,10 +115,117 @@ tcpx_status tcpx_xfer_post_recv_batch(tcpx_xfer *x, size_t n, const tcpx_mem_id 
     return post(x, OP_RECV, n, mems, offsets, sizes, tags);
 }
 
+/* Validate block i; on success fill its piece and wire entry (size > 0). */
+static tcpx_status check_block(tcpx_session *s, size_t i, const tcpx_block *b, tcpx_seg *seg, tcpx_wire_block *w)
+{
+    tcpx_region *r = mem_find(s, b->local);
+    if (!r)
+        return tcpx_set_error(TCPX_ERR_NOT_FOUND, "block %zu: local memory id %llu is not registered", i,
+                              (unsigned long long)b->local);
+    if (b->local_offset > r->size || b->size > r->size - b->local_offset)
+        return tcpx_set_error(TCPX_ERR_INVALID, "block %zu: local range [%zu, +%zu) outside the %zu-byte registration %llu",
+                              i, b->local_offset, b->size, r->size, (unsigned long long)r->id);
+    if (!b->remote) return tcpx_set_error(TCPX_ERR_INVALID, "block %zu: NULL remote descriptor", i);
+    if (b->remote_offset > b->remote->size || b->size > b->remote->size - b->remote_offset)
+        return tcpx_set_error(TCPX_ERR_INVALID,
+                              "block %zu: remote range [%llu, +%zu) outside the %llu bytes of its descriptor (id %llu)",
+                              i, (unsigned long long)b->remote_offset, b->size, (unsigned long long)b->remote->size,
+                              (unsigned long long)b->remote->id);
+    *seg = (tcpx_seg){r->ptr + b->local_offset, b->size, r};
+    *w = (tcpx_wire_block){b->remote->id, b->remote->key, b->remote_offset, b->size};
+    return TCPX_OK;
+}
+
+/* A one-sided list: every block checked, then one op (zero-size blocks left
+ * out of its pieces and of the list on the wire). */
+static tcpx_status post_list(tcpx_xfer *x, int kind, size_t n, const tcpx_block *blocks, const tcpx_notif_msg *nm)
+{
+    const char *what = kind == OP_WRITE ? "post_write" : "post_read";
+    if (!x || (n && !blocks)) return tcpx_set_error(TCPX_ERR_INVALID, "%s: NULL argument", what);
+    if (n > TCPX_LIST_MAX_BLOCKS)
+        return tcpx_set_error(TCPX_ERR_INVALID, "%s: %zu blocks, at most %d in one list", what, n, TCPX_LIST_MAX_BLOCKS);
+    if (nm && (nm->len > TCPX_NOTIF_MAX || (nm->len && !nm->data)))
+        return tcpx_set_error(TCPX_ERR_INVALID, "%s: notification of %zu bytes (at most %d, data not NULL)", what,
+                              nm->len, TCPX_NOTIF_MAX);
+    tcpx_session *s = x->s;
+    tcpx_op *op = calloc(1, sizeof *op);
+    tcpx_wire_block *wire = malloc((n ? n : 1) * sizeof *wire);
+    if (op) op->segs = malloc((n ? n : 1) * sizeof *op->segs);
+    if (op && nm) op->notif = malloc(nm->len ? nm->len : 1);
+    if (!op || !wire || !op->segs || (nm && !op->notif)) {
+        op_free(op);
+        free(wire);
+        return tcpx_set_error(TCPX_ERR_NOMEM, "%s: allocation failed", what);
+    }
+    sess_lock(s);
+    tcpx_status st = peer_usable(x->p);
+    size_t total = 0;
+    for (size_t i = 0; i < n && !st; i++) {
+        st = check_block(s, i, &blocks[i], &op->segs[op->nsegs], &wire[op->nsegs]);
+        if (!st && blocks[i].size > SIZE_MAX - total)
+            st = tcpx_set_error(TCPX_ERR_INVALID, "%s: the blocks add up to more than %zu bytes", what, SIZE_MAX);
+        if (!st && blocks[i].size) {
+            total += blocks[i].size;
+            op->nsegs++;
+        }
+    }
+    if (st) {
+        sess_unlock(s);
+        op_free(op);
+        free(wire);
+        return st;
+    }
+    op->id = s->next_op_id++;
+    op->kind = kind;
+    op->x = x;
+    op->p = x->p;
+    op->size = total;
+    if (nm) {
+        op->has_notif = 1;
+        op->notif_len = nm->len;
+        if (nm->len) memcpy(op->notif, nm->data, nm->len);
+    }
+    op_hold_regions(op);
+    if (x->ops_tail) x->ops_tail->x_next = op;
+    else x->ops = op;
+    x->ops_tail = op;
+    x->nops++;
+    if (onesided_start(op, wire, (uint32_t)op->nsegs) && op->state != OPS_FAILED)
+        op_fail(op, TCPX_ERR_PEER, "peer %s: %s", x->p->name, tcpx_last_error());
+    free(wire);
+    sess_progress_locked(s);
+    sess_unlock(s);
+    return TCPX_OK;
+}
+
+tcpx_status tcpx_xfer_post_write_list(tcpx_xfer *x, size_t n, const tcpx_block *blocks, const tcpx_notif_msg *notif)
+{
+    return post_list(x, OP_WRITE, n, blocks, notif);
+}
+
+tcpx_status tcpx_xfer_post_read_list(tcpx_xfer *x, size_t n, const tcpx_block *blocks, const tcpx_notif_msg *notif)
+{
+    return post_list(x, OP_READ, n, blocks, notif);
+}
+
+tcpx_status tcpx_xfer_post_write(tcpx_xfer *x, tcpx_mem_id local, size_t local_offset, const tcpx_memdesc *remote,
+                                 uint64_t remote_offset, size_t size)
+{
+    tcpx_block b = {local, local_offset, remote, remote_offset, size};
+    return post_list(x, OP_WRITE, 1, &b, NULL);
+}
+
+tcpx_status tcpx_xfer_post_read(tcpx_xfer *x, tcpx_mem_id local, size_t local_offset, const tcpx_memdesc *remote,
+                                uint64_t remote_offset, size_t size)
+{
+    tcpx_block b = {local, local_offset, remote, remote_offset, size};
+    return post_list(x, OP_READ, 1, &b, NULL);
+}
+
 static int moving(const tcpx_xfer *x)
 {
     for (const tcpx_op *op = x->ops; op; op = op->x_next)
-        if (op->state == OPS_MATCHED || op->state == OPS_DATA) return 1;
+        if (op->state == OPS_MATCHED || op->state == OPS_DATA || op->state == OPS_REQ_SENT) return 1;
     return 0;
 }
 
@@ -169,7 +278,8 @@ void tcpx_xfer_release(tcpx_xfer *x)
     tcpx_session *s = x->s;
     sess_lock(s);
     sess_progress_locked(s);
-    /* Withdraw what has not started moving. */
+    /* Withdraw what has not started moving (a READ has: its data may be on
+     * the way). */
     for (tcpx_op *op = x->ops; op; op = op->x_next)
         if (op->state == OPS_POSTED || op->state == OPS_RTS_SENT) op_withdraw(op);
     /* Operations whose bytes move must finish (bounded) before their memory
@@ -189,12 +299,12 @@ void tcpx_xfer_release(tcpx_xfer *x)
         sess_nap_locked(s, seen, deadline);
     }
     sess_progress_locked(s); /* puts the withdrawals on the wire */
-    /* Withdrawn sends wait for the receiver's verdict on their own; they no
-     * longer touch the caller's memory. */
+    /* Withdrawn sends and sent notifications wait for the peer's verdict on
+     * their own; they no longer touch the caller's memory. */
     while (x->ops) {
         tcpx_op *op = x->ops;
         x->ops = op->x_next;
-        if (op->state == OPS_CANCELLING) {
+        if (op->state == OPS_CANCELLING || op->state == OPS_NOTIFYING) {
             op->x = NULL;
             op->p->refs++;
             continue;

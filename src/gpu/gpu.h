@@ -89,8 +89,10 @@ tcpx_status tcpx_gpu_pci_path(const tcpx_gpu *g, char *buf, size_t cap);
 tcpx_status tcpx_gpu_enter(tcpx_gpu *g, int *prev);
 void tcpx_gpu_leave(int prev);
 
-/* Pinned (page-locked) host memory, usable from every device
- * (cudaHostAllocPortable). Allocate at setup time: pinning is slow. */
+/* Pinned (page-locked) host memory, usable from every device and mapped
+ * into their address space (cudaHostAllocPortable | cudaHostAllocMapped;
+ * with unified addressing kernels use the host pointer). Allocate at setup
+ * time: pinning is slow. */
 tcpx_status tcpx_gpu_host_alloc(tcpx_gpu *g, size_t size, void **ptr);
 void tcpx_gpu_host_free(tcpx_gpu *g, void *ptr);   /* NULL is ignored */
 
@@ -141,6 +143,32 @@ void tcpx_gpu_free(tcpx_gpu *g, void *ptr);   /* NULL is ignored */
 tcpx_status tcpx_gpu_memset(tcpx_gpu *g, void *ptr, int byte, size_t n);
 /* Queue the same on s. */
 tcpx_status tcpx_gpu_memset_async(tcpx_gpu_stream *s, void *ptr, int byte, size_t n);
+
+/* ------------------------------------------------------------ copy lists */
+
+/* One copy of a copy list (32 bytes; pad keeps entries 32-byte aligned). */
+typedef struct tcpx_gpu_copy {
+    uint64_t dst, src, len, pad;
+} tcpx_gpu_copy;
+
+typedef struct tcpx_gpu_copier tcpx_gpu_copier;
+
+/* A list of copies run by one kernel launch (copy.cu): between device memory
+ * and pinned host memory, in any direction and alignment. Long copies are
+ * split into entries of at most TCPX_GPU_COPY_ENTRY_MAX bytes, so a list of
+ * `cap` entries holds at least cap - total/TCPX_GPU_COPY_ENTRY_MAX copies.
+ * The entries live in pinned host memory that the kernel reads. */
+#define TCPX_GPU_COPY_ENTRY_MAX (64u * 1024u)
+tcpx_status tcpx_gpu_copier_create(tcpx_gpu *g, unsigned cap, tcpx_gpu_copier **out);
+void tcpx_gpu_copier_destroy(tcpx_gpu_copier *c);   /* NULL is ignored */
+void tcpx_gpu_copier_reset(tcpx_gpu_copier *c);     /* empty the list */
+/* Add a copy of n bytes (n == 0 adds nothing). TCPX_ERR_INVALID when it
+ * does not fit. */
+tcpx_status tcpx_gpu_copier_add(tcpx_gpu_copier *c, void *dst, const void *src, size_t n);
+/* Queue the copies added since the last reset on s. The device reads the
+ * entries when the kernel runs: reset or add again only after work queued
+ * after this on s has completed (an event). */
+tcpx_status tcpx_gpu_copier_run(tcpx_gpu_copier *c, tcpx_gpu_stream *s);
 
 /* -------------------------------------------------------- test-data kernels
  *
@@ -201,6 +229,9 @@ tcpx_status tcpx_gpu__enter(int device, int *prev);
 void tcpx_gpu__leave(int prev);
 /* Record a failed CUDA call (err is a cudaError_t) and return TCPX_ERR_CUDA. */
 tcpx_status tcpx_gpu__fail(const char *call, int err);
+/* Queue the copy-list kernel (copy.cu) over list (device-readable). Device
+ * must be current. */
+tcpx_status tcpx_gpu__launch_copy_list(tcpx_gpu_stream *s, const tcpx_gpu_copy *list, unsigned n);
 /* Queue the comparison kernel (kernels.cu): atomicMin of the index of every
  * differing byte into the device word d_first_bad. Device must be current. */
 tcpx_status tcpx_gpu__launch_compare(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t seed,

@@ -353,7 +353,7 @@ tcpx_status tcpx_gpu_host_alloc(tcpx_gpu *g, size_t size, void **ptr)
     *ptr = NULL;
     if (size == 0) return tcpx_set_error(TCPX_ERR_INVALID, "pinned allocation of 0 bytes");
     tcpx_status st = TCPX_OK;
-    ON_DEVICE(g->device, CK("cudaHostAlloc", cudaHostAlloc(ptr, size, cudaHostAllocPortable)));
+    ON_DEVICE(g->device, CK("cudaHostAlloc", cudaHostAlloc(ptr, size, cudaHostAllocPortable | cudaHostAllocMapped)));
     if (st) *ptr = NULL;
     return st;
 }
@@ -586,6 +586,71 @@ tcpx_status tcpx_gpu_memset(tcpx_gpu *g, void *ptr, int byte, size_t n)
     if ((st = tcpx_gpu__enter(g->device, &prev))) return st;
     CK("cudaMemsetAsync", cudaMemsetAsync(ptr, byte, n, g->sync));
     if (!st) CK("cudaStreamSynchronize", cudaStreamSynchronize(g->sync));
+    tcpx_gpu__leave(prev);
+    return st;
+}
+
+/* ------------------------------------------------------ copy lists */
+
+struct tcpx_gpu_copier {
+    tcpx_gpu *g;
+    tcpx_gpu_copy *list;        /* pinned host, cap entries */
+    tcpx_gpu_copy *list_dev;    /* the same memory as the device sees it */
+    unsigned cap, n;
+};
+
+tcpx_status tcpx_gpu_copier_create(tcpx_gpu *g, unsigned cap, tcpx_gpu_copier **out)
+{
+    *out = NULL;
+    if (!cap) return tcpx_set_error(TCPX_ERR_INVALID, "copy list of 0 entries");
+    tcpx_gpu_copier *c = calloc(1, sizeof *c);
+    if (!c) return tcpx_set_error(TCPX_ERR_NOMEM, "copy list allocation failed");
+    c->g = g;
+    c->cap = cap;
+    tcpx_status st = tcpx_gpu_host_alloc(g, (size_t)cap * sizeof *c->list, (void **)&c->list);
+    int prev;
+    if (!st && !(st = tcpx_gpu__enter(g->device, &prev))) {
+        void *dev = NULL;
+        CK("cudaHostGetDevicePointer", cudaHostGetDevicePointer(&dev, c->list, 0));
+        c->list_dev = dev;
+        tcpx_gpu__leave(prev);
+    }
+    if (st) {
+        tcpx_gpu_copier_destroy(c);
+        return st;
+    }
+    *out = c;
+    return TCPX_OK;
+}
+
+void tcpx_gpu_copier_destroy(tcpx_gpu_copier *c)
+{
+    if (!c) return;
+    tcpx_gpu_host_free(c->g, c->list);
+    free(c);
+}
+
+void tcpx_gpu_copier_reset(tcpx_gpu_copier *c) { c->n = 0; }
+
+tcpx_status tcpx_gpu_copier_add(tcpx_gpu_copier *c, void *dst, const void *src, size_t n)
+{
+    size_t entries = (n + TCPX_GPU_COPY_ENTRY_MAX - 1) / TCPX_GPU_COPY_ENTRY_MAX;
+    if (entries > c->cap - c->n)
+        return tcpx_set_error(TCPX_ERR_INVALID, "copy list full: %u of %u entries used, %zu more needed", c->n,
+                              c->cap, entries);
+    for (size_t off = 0; off < n; off += TCPX_GPU_COPY_ENTRY_MAX) {
+        size_t len = n - off < TCPX_GPU_COPY_ENTRY_MAX ? n - off : TCPX_GPU_COPY_ENTRY_MAX;
+        c->list[c->n++] = (tcpx_gpu_copy){(uint64_t)(uintptr_t)dst + off, (uint64_t)(uintptr_t)src + off, len, 0};
+    }
+    return TCPX_OK;
+}
+
+tcpx_status tcpx_gpu_copier_run(tcpx_gpu_copier *c, tcpx_gpu_stream *s)
+{
+    int prev;
+    tcpx_status st = tcpx_gpu__enter(s->device, &prev);
+    if (st) return st;
+    st = tcpx_gpu__launch_copy_list(s, c->list_dev, c->n);
     tcpx_gpu__leave(prev);
     return st;
 }

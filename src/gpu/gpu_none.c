@@ -162,3 +162,19 @@ tcpx_status tcpx_gpu_host_device_ptr(tcpx_gpu *g, void *host, void **dev)
     if (dev) *dev = NULL;
     return no_cuda();
 }
+
+tcpx_status tcpx_gpu__launch_copy_list(tcpx_gpu_stream *s, const tcpx_gpu_copy *list, unsigned n) { return no_cuda(); }
+
+tcpx_status tcpx_gpu_copier_create(tcpx_gpu *g, unsigned cap, tcpx_gpu_copier **out)
+{
+    *out = NULL;
+    return no_cuda();
+}
+
+void tcpx_gpu_copier_destroy(tcpx_gpu_copier *c) {}
+
+void tcpx_gpu_copier_reset(tcpx_gpu_copier *c) {}
+
+tcpx_status tcpx_gpu_copier_add(tcpx_gpu_copier *c, void *dst, const void *src, size_t n) { return no_cuda(); }
+
+tcpx_status tcpx_gpu_copier_run(tcpx_gpu_copier *c, tcpx_gpu_stream *s) { return no_cuda(); }

@@ -24,6 +24,7 @@ const char *tcpx_strerror(tcpx_status st)
     case TCPX_ERR_TRANSPORT: return "TCPX_ERR_TRANSPORT";
     case TCPX_ERR_AUTH: return "TCPX_ERR_AUTH";
     case TCPX_ERR_SYSTEM: return "TCPX_ERR_SYSTEM";
+    case TCPX_ERR_ACCESS: return "TCPX_ERR_ACCESS";
     }
     return "TCPX_ERR_UNKNOWN";
 }

@@ -20,8 +20,9 @@ size_t fuzz_fixup(uint8_t *buf, size_t len, size_t cap, unsigned how);
 int fuzz_last_accepted; /* 1 when the last input decoded */
 /* Fields {offset, width} for replay.c's structure-aware mutations: the
  * common header, then the op fields of the various ops. */
-const unsigned char fuzz_fields[][2] = {{0, 1}, {1, 1}, {2, 2}, {4, 4}, {8, 1}, {9, 2}, {8, 8}, {16, 8},
-                                        {24, 8}, {24, 4}, {28, 2}, {16, 2}, {27, 1}, {90, 1}};
+const unsigned char fuzz_fields[][2] = {{0, 1},  {1, 1},  {2, 2},  {4, 4},  {8, 1},  {9, 2},  {8, 8},
+                                        {16, 8}, {24, 8}, {24, 4}, {28, 2}, {16, 2}, {27, 1}, {90, 1},
+                                        {93, 4}, {32, 4}, {36, 2}, {38, 2}, {40, 8}, {64, 8}};
 const size_t fuzz_nfields = sizeof fuzz_fields / sizeof fuzz_fields[0];
 const char fuzz_target_name[] = "msg";
 const size_t fuzz_max_input = TCPX_CTRL_MSG_MAX;
@@ -31,7 +32,7 @@ const size_t fuzz_max_input = TCPX_CTRL_MSG_MAX;
 #define FUZZ_ASSERT(c, ...)                                          \
     do {                                                             \
         if (!(c)) {                                                  \
-            fprintf(stderr, "fuzz_msg: invariant failed: " #c " -- "); \
+            fprintf(stderr, "fuzz_msg: invariant failed: %s -- ", #c);  \
             fprintf(stderr, __VA_ARGS__);                            \
             fprintf(stderr, "\n");                                   \
             abort();                                                 \
@@ -46,7 +47,7 @@ static int same(const tcpx_msg *a, const tcpx_msg *b)
     case TCPX_MSG_HELLO:
         return a->u.hello.role == b->u.hello.role && a->u.hello.channels == b->u.hello.channels &&
                a->u.hello.token == b->u.hello.token && a->u.hello.nonce == b->u.hello.nonce &&
-               !strcmp(a->u.hello.name, b->u.hello.name);
+               !strcmp(a->u.hello.name, b->u.hello.name) && a->u.hello.max_chunk == b->u.hello.max_chunk;
     case TCPX_MSG_DHELLO:
         return a->u.dhello.token == b->u.dhello.token && a->u.dhello.nonce == b->u.dhello.nonce &&
                a->u.dhello.channel == b->u.dhello.channel;
@@ -60,8 +61,33 @@ static int same(const tcpx_msg *a, const tcpx_msg *b)
     case TCPX_MSG_ACK: return a->u.ack.id == b->u.ack.id;
     case TCPX_MSG_NACK: return a->u.nack.id == b->u.nack.id && a->u.nack.status == b->u.nack.status;
     case TCPX_MSG_CANCEL: return a->u.cancel.send_id == b->u.cancel.send_id;
+    case TCPX_MSG_WRITE:
+        return a->u.write.id == b->u.write.id && a->u.write.total == b->u.write.total &&
+               a->u.write.nblocks == b->u.write.nblocks && a->u.write.first == b->u.write.first &&
+               a->u.write.chunk == b->u.write.chunk && a->u.write.first_channel == b->u.write.first_channel &&
+               a->u.write.flags == b->u.write.flags;
+    case TCPX_MSG_READ_REQ:
+        return a->u.read_req.id == b->u.read_req.id && a->u.read_req.total == b->u.read_req.total &&
+               a->u.read_req.nblocks == b->u.read_req.nblocks && a->u.read_req.first == b->u.read_req.first &&
+               a->u.read_req.flags == b->u.read_req.flags;
+    case TCPX_MSG_READ_DATA:
+        return a->u.read_data.id == b->u.read_data.id && a->u.read_data.total == b->u.read_data.total &&
+               a->u.read_data.chunk == b->u.read_data.chunk && a->u.read_data.first_channel == b->u.read_data.first_channel;
+    case TCPX_MSG_NOTIF: return a->u.notif.id == b->u.notif.id && a->u.notif.flags == b->u.notif.flags;
     }
     return 0;
+}
+
+/* A list piece as proto.h allows it. */
+static void check_list(uint32_t nblocks, uint32_t first, uint16_t flags, uint32_t plen)
+{
+    uint64_t end = (uint64_t)first + plen / TCPX_WIRE_BLOCK_SIZE;
+    FUZZ_ASSERT(plen % TCPX_WIRE_BLOCK_SIZE == 0, "list payload %u", plen);
+    FUZZ_ASSERT(nblocks <= TCPX_LIST_MAX_BLOCKS && end <= nblocks, "list piece [%u, %llu) of %u", first,
+                (unsigned long long)end, nblocks);
+    FUZZ_ASSERT(!(flags & ~(TCPX_LIST_LAST | TCPX_LIST_NOTIF)), "list flags 0x%x", flags);
+    FUZZ_ASSERT(!!(flags & TCPX_LIST_LAST) == (end == nblocks), "LAST flag");
+    FUZZ_ASSERT(!(flags & TCPX_LIST_NOTIF) || (flags & TCPX_LIST_LAST), "NOTIF flag");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -86,6 +112,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(m.u.hello.role == TCPX_HELLO_INITIATE || m.u.hello.role == TCPX_HELLO_REPLY, "role");
         FUZZ_ASSERT(m.u.hello.channels >= 1 && m.u.hello.channels <= TCPX_MAX_CHANNELS, "channels");
         FUZZ_ASSERT(memchr(m.u.hello.name, 0, TCPX_NAME_MAX) && m.u.hello.name[0], "name");
+        FUZZ_ASSERT(m.u.hello.max_chunk != 0, "HELLO max chunk 0");
+        break;
+    case TCPX_MSG_WRITE:
+        check_list(m.u.write.nblocks, m.u.write.first, m.u.write.flags, m.payload_len);
+        FUZZ_ASSERT(m.u.write.chunk != 0, "WRITE chunk 0");
+        break;
+    case TCPX_MSG_READ_REQ: check_list(m.u.read_req.nblocks, m.u.read_req.first, m.u.read_req.flags, m.payload_len); break;
+    case TCPX_MSG_READ_DATA: FUZZ_ASSERT(m.u.read_data.chunk != 0 && !m.payload_len, "READ_DATA"); break;
+    case TCPX_MSG_NOTIF:
+        FUZZ_ASSERT(m.payload_len <= TCPX_NOTIF_MAX && !(m.u.notif.flags & ~TCPX_NOTIF_ATTACHED), "NOTIF");
         break;
     case TCPX_MSG_DHELLO: FUZZ_ASSERT(m.payload_len == 0, "DHELLO payload"); break;
     case TCPX_MSG_RTS: FUZZ_ASSERT(!m.payload_len || m.payload_len == m.u.rts.size, "RTS inline size"); break;
@@ -132,6 +168,7 @@ size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
         m.u.hello.nonce = sm(&s);
         size_t n = 1 + sm(&s) % (TCPX_NAME_MAX - 1);
         for (size_t i = 0; i < n; i++) m.u.hello.name[i] = (char)('!' + sm(&s) % 94);
+        m.u.hello.max_chunk = (uint32_t)sm(&s) | 1;
         m.payload_len = (uint32_t)(sm(&s) % 600);
         break;
     }
@@ -164,6 +201,40 @@ size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
         m.payload_len = (uint32_t)(sm(&s) % 100);
         break;
     case TCPX_MSG_CANCEL: m.u.cancel.send_id = sm(&s); break;
+    case TCPX_MSG_WRITE:
+    case TCPX_MSG_READ_REQ: {
+        uint32_t nblocks = (uint32_t)(sm(&s) % 1200), cnt = (uint32_t)(sm(&s) % (nblocks < 40 ? nblocks + 1 : 41));
+        uint32_t first = (uint32_t)(sm(&s) % (nblocks - cnt + 1));
+        uint16_t flags = first + cnt == nblocks ? (uint16_t)(TCPX_LIST_LAST | (sm(&s) & 1 ? TCPX_LIST_NOTIF : 0)) : 0;
+        m.payload_len = cnt * TCPX_WIRE_BLOCK_SIZE;
+        if (m.type == TCPX_MSG_WRITE) {
+            m.u.write.id = sm(&s);
+            m.u.write.total = sm(&s);
+            m.u.write.nblocks = nblocks;
+            m.u.write.first = first;
+            m.u.write.chunk = (uint32_t)sm(&s) | 1;
+            m.u.write.first_channel = (uint16_t)sm(&s);
+            m.u.write.flags = flags;
+        } else {
+            m.u.read_req.id = sm(&s);
+            m.u.read_req.total = sm(&s);
+            m.u.read_req.nblocks = nblocks;
+            m.u.read_req.first = first;
+            m.u.read_req.flags = flags;
+        }
+        break;
+    }
+    case TCPX_MSG_READ_DATA:
+        m.u.read_data.id = sm(&s);
+        m.u.read_data.total = sm(&s);
+        m.u.read_data.chunk = (uint32_t)sm(&s) | 1;
+        m.u.read_data.first_channel = (uint16_t)sm(&s);
+        break;
+    case TCPX_MSG_NOTIF:
+        m.u.notif.id = sm(&s);
+        m.u.notif.flags = (uint16_t)(sm(&s) & 1);
+        m.payload_len = (uint32_t)(sm(&s) % 300);
+        break;
     }
     for (uint32_t i = 0; i < m.payload_len; i++) payload[i] = (uint8_t)sm(&s);
     m.payload = m.payload_len ? payload : NULL;

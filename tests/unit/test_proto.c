@@ -96,6 +96,7 @@ static void random_msg(tcpx_msg *m, uint8_t op)
         size_t n = 1 + rnd_below(TCPX_NAME_MAX - 1); /* 1..63 */
         for (size_t i = 0; i < n; i++) m->u.hello.name[i] = (char)(0x21 + rnd_below(0x5E)); /* printable, no NUL */
         m->u.hello.name[n] = '\0';
+        m->u.hello.max_chunk = (uint32_t)(1 + rnd_below(UINT32_MAX));
         m->payload_len = (uint32_t)rnd_below(9000); /* a conninfo blob is up to 8376 bytes */
         break;
     }
@@ -132,6 +133,44 @@ static void random_msg(tcpx_msg *m, uint8_t op)
         m->payload_len = (uint32_t)rnd_below(300);
         break;
     case TCPX_MSG_CANCEL: m->u.cancel.send_id = rnd(); break;
+    case TCPX_MSG_WRITE:
+    case TCPX_MSG_READ_REQ: {
+        /* A piece of a list: cnt whole blocks at `first`, LAST exactly when
+         * it ends the list, NOTIF only then. */
+        uint32_t nblocks = (uint32_t)(rnd_below(4) ? rnd_below(2000) : rnd_below(TCPX_LIST_MAX_BLOCKS + 1));
+        uint32_t cnt = (uint32_t)rnd_below((nblocks < TCPX_BLOCKS_PER_MSG ? nblocks : TCPX_BLOCKS_PER_MSG) + 1);
+        uint32_t first = (uint32_t)rnd_below(nblocks - cnt + 1);
+        uint16_t flags = first + cnt == nblocks ? TCPX_LIST_LAST : 0;
+        if (flags && rnd_below(2)) flags |= TCPX_LIST_NOTIF;
+        m->payload_len = cnt * TCPX_WIRE_BLOCK_SIZE;
+        if (op == TCPX_MSG_WRITE) {
+            m->u.write.id = rnd_nonzero();
+            m->u.write.total = rnd();
+            m->u.write.nblocks = nblocks;
+            m->u.write.first = first;
+            m->u.write.chunk = (uint32_t)(1 + rnd_below(UINT32_MAX));
+            m->u.write.first_channel = (uint16_t)rnd();
+            m->u.write.flags = flags;
+        } else {
+            m->u.read_req.id = rnd_nonzero();
+            m->u.read_req.total = rnd();
+            m->u.read_req.nblocks = nblocks;
+            m->u.read_req.first = first;
+            m->u.read_req.flags = flags;
+        }
+        break;
+    }
+    case TCPX_MSG_READ_DATA:
+        m->u.read_data.id = rnd_nonzero();
+        m->u.read_data.total = rnd();
+        m->u.read_data.chunk = (uint32_t)(1 + rnd_below(UINT32_MAX));
+        m->u.read_data.first_channel = (uint16_t)rnd();
+        break;
+    case TCPX_MSG_NOTIF:
+        m->u.notif.id = rnd_nonzero();
+        m->u.notif.flags = (uint16_t)rnd_below(2);
+        m->payload_len = (uint32_t)rnd_below(TCPX_NOTIF_MAX + 1);
+        break;
     }
     if (m->payload_len) {
         rnd_fill(g_payload, m->payload_len);
@@ -142,7 +181,7 @@ static void random_msg(tcpx_msg *m, uint8_t op)
 static size_t expected_hdr(uint8_t op)
 {
     switch (op) {
-    case TCPX_MSG_HELLO: return 8 + 1 + 2 + 8 + 8 + TCPX_NAME_MAX;
+    case TCPX_MSG_HELLO: return 8 + 1 + 2 + 8 + 8 + TCPX_NAME_MAX + 4;
     case TCPX_MSG_DHELLO: return 8 + 18;
     case TCPX_MSG_RTS: return 8 + 24;
     case TCPX_MSG_CTS: return 8 + 20;
@@ -150,6 +189,10 @@ static size_t expected_hdr(uint8_t op)
     case TCPX_MSG_ACK: return 8 + 8;
     case TCPX_MSG_NACK: return 8 + 12;
     case TCPX_MSG_CANCEL: return 8 + 8;
+    case TCPX_MSG_WRITE: return 8 + 32;
+    case TCPX_MSG_READ_REQ: return 8 + 26;
+    case TCPX_MSG_READ_DATA: return 8 + 22;
+    case TCPX_MSG_NOTIF: return 8 + 10;
     }
     return 0;
 }
@@ -162,7 +205,7 @@ static int msg_equal(const tcpx_msg *a, const tcpx_msg *b)
     case TCPX_MSG_HELLO:
         return a->u.hello.role == b->u.hello.role && a->u.hello.channels == b->u.hello.channels &&
                a->u.hello.token == b->u.hello.token && a->u.hello.nonce == b->u.hello.nonce &&
-               strcmp(a->u.hello.name, b->u.hello.name) == 0;
+               strcmp(a->u.hello.name, b->u.hello.name) == 0 && a->u.hello.max_chunk == b->u.hello.max_chunk;
     case TCPX_MSG_DHELLO:
         return a->u.dhello.token == b->u.dhello.token && a->u.dhello.nonce == b->u.dhello.nonce &&
                a->u.dhello.channel == b->u.dhello.channel;
@@ -176,6 +219,19 @@ static int msg_equal(const tcpx_msg *a, const tcpx_msg *b)
     case TCPX_MSG_ACK: return a->u.ack.id == b->u.ack.id;
     case TCPX_MSG_NACK: return a->u.nack.id == b->u.nack.id && a->u.nack.status == b->u.nack.status;
     case TCPX_MSG_CANCEL: return a->u.cancel.send_id == b->u.cancel.send_id;
+    case TCPX_MSG_WRITE:
+        return a->u.write.id == b->u.write.id && a->u.write.total == b->u.write.total &&
+               a->u.write.nblocks == b->u.write.nblocks && a->u.write.first == b->u.write.first &&
+               a->u.write.chunk == b->u.write.chunk && a->u.write.first_channel == b->u.write.first_channel &&
+               a->u.write.flags == b->u.write.flags;
+    case TCPX_MSG_READ_REQ:
+        return a->u.read_req.id == b->u.read_req.id && a->u.read_req.total == b->u.read_req.total &&
+               a->u.read_req.nblocks == b->u.read_req.nblocks && a->u.read_req.first == b->u.read_req.first &&
+               a->u.read_req.flags == b->u.read_req.flags;
+    case TCPX_MSG_READ_DATA:
+        return a->u.read_data.id == b->u.read_data.id && a->u.read_data.total == b->u.read_data.total &&
+               a->u.read_data.chunk == b->u.read_data.chunk && a->u.read_data.first_channel == b->u.read_data.first_channel;
+    case TCPX_MSG_NOTIF: return a->u.notif.id == b->u.notif.id && a->u.notif.flags == b->u.notif.flags;
     }
     return 0;
 }
@@ -286,7 +342,7 @@ static void test_header_errors(uint8_t op)
         c[0] = versions[i];
         expect_reject(c, len, "wrong version", versions[i]);
     }
-    const uint8_t ops[] = {0, TCPX_MSG_MAX_, 10, 100, 255};
+    const uint8_t ops[] = {0, TCPX_MSG_MAX_, TCPX_MSG_MAX_ + 1, 100, 255};
     for (size_t i = 0; i < sizeof ops; i++) {
         memcpy(c, g_buf, len);
         c[1] = ops[i];
@@ -421,6 +477,83 @@ static void test_field_errors(void)
     CHECK(memcmp(g_buf + name_off, m.u.hello.name, TCPX_NAME_MAX) == 0, "HELLO name offset");
     g_buf[name_off + TCPX_NAME_MAX - 1] = 'n';
     expect_reject(g_buf, len, "HELLO unterminated name", 0);
+    m.u.hello.name[0] = 'n';
+    m.u.hello.max_chunk = 0;
+    REJECT("HELLO max chunk 0", 0);
+
+    /* WRITE / READ_REQ: pieces must be whole blocks inside the list, LAST
+     * exactly on the last piece, NOTIF only there, known flags, bounded. */
+    for (int t = 0; t < 2; t++) {
+        uint8_t type = t ? TCPX_MSG_READ_REQ : TCPX_MSG_WRITE;
+        const char *nm = tcpx_msg_name(type);
+        random_msg(&m, type);
+        m.payload = g_payload;
+        rnd_fill(g_payload, 40 * TCPX_WIRE_BLOCK_SIZE);
+#define LIST_SET(nb, fi, cnt, fl)                                              \
+    do {                                                                       \
+        if (type == TCPX_MSG_WRITE) {                                          \
+            m.u.write.nblocks = (nb), m.u.write.first = (fi), m.u.write.flags = (fl); \
+        } else {                                                               \
+            m.u.read_req.nblocks = (nb), m.u.read_req.first = (fi), m.u.read_req.flags = (fl); \
+        }                                                                      \
+        m.payload_len = (cnt) * TCPX_WIRE_BLOCK_SIZE;                          \
+    } while (0)
+        LIST_SET(10, 0, 10, TCPX_LIST_LAST);
+        ACCEPT(nm);
+        LIST_SET(10, 0, 10, TCPX_LIST_LAST | TCPX_LIST_NOTIF);
+        ACCEPT(nm);
+        LIST_SET(0, 0, 0, TCPX_LIST_LAST);
+        ACCEPT(nm);
+        LIST_SET(40, 30, 10, TCPX_LIST_LAST);
+        ACCEPT(nm);
+        LIST_SET(40, 10, 10, 0);
+        ACCEPT(nm);
+        LIST_SET(10, 0, 10, 0);
+        REJECT("list: last piece without LAST", 0);
+        LIST_SET(40, 10, 10, TCPX_LIST_LAST);
+        REJECT("list: LAST on a middle piece", 0);
+        LIST_SET(40, 10, 10, TCPX_LIST_NOTIF);
+        REJECT("list: NOTIF on a middle piece", 0);
+        LIST_SET(10, 5, 10, TCPX_LIST_LAST);
+        REJECT("list: piece runs past the list", 0);
+        LIST_SET(10, 0xFFFFFFF0u, 10, TCPX_LIST_LAST);
+        REJECT("list: first + count overflows 32 bits", 0);
+        LIST_SET(TCPX_LIST_MAX_BLOCKS + 1, TCPX_LIST_MAX_BLOCKS - 9, 10, 0);
+        REJECT("list: too many blocks", 0);
+        LIST_SET(10, 0, 10, TCPX_LIST_LAST | 4);
+        REJECT("list: unknown flag", 0);
+        LIST_SET(10, 0, 10, TCPX_LIST_LAST);
+        m.payload_len -= 1;
+        REJECT("list: payload not whole blocks", 0);
+#undef LIST_SET
+    }
+    random_msg(&m, TCPX_MSG_WRITE);
+    m.u.write.chunk = 0;
+    REJECT("WRITE chunk 0", 0);
+
+    /* READ_DATA: chunk 0, payload. */
+    random_msg(&m, TCPX_MSG_READ_DATA);
+    m.u.read_data.chunk = 0;
+    REJECT("READ_DATA chunk 0", 0);
+    m.u.read_data.chunk = 1;
+    ACCEPT("READ_DATA chunk 1");
+    m.payload = g_payload;
+    m.payload_len = 1;
+    REJECT("READ_DATA with payload", 0);
+
+    /* NOTIF: flags, length. */
+    random_msg(&m, TCPX_MSG_NOTIF);
+    m.payload = g_payload;
+    rnd_fill(g_payload, TCPX_NOTIF_MAX + 1);
+    m.payload_len = TCPX_NOTIF_MAX;
+    ACCEPT("NOTIF of TCPX_NOTIF_MAX bytes");
+    m.payload_len = 0;
+    ACCEPT("empty NOTIF");
+    m.payload_len = TCPX_NOTIF_MAX + 1;
+    REJECT("NOTIF too long", 0);
+    m.payload_len = 3;
+    m.u.notif.flags = 2;
+    REJECT("NOTIF unknown flag", 0);
 #undef REJECT
 #undef ACCEPT
 }
@@ -445,7 +578,9 @@ static void test_encode_invalid(void)
 
 static void test_op_names(void)
 {
-    const char *want[] = {"?", "HELLO", "DHELLO", "RTS", "CTS", "DATA", "ACK", "NACK", "CANCEL"};
+    const char *want[] = {"?",      "HELLO", "DHELLO", "RTS",      "CTS",       "DATA", "ACK",
+                          "NACK",   "CANCEL", "WRITE", "READ_REQ", "READ_DATA", "NOTIF"};
+    CHECK(sizeof want / sizeof want[0] == TCPX_MSG_MAX_, "name table covers %d types", TCPX_MSG_MAX_);
     for (unsigned op = 0; op < TCPX_MSG_MAX_; op++)
         CHECK(strcmp(tcpx_msg_name((uint8_t)op), want[op]) == 0, "op name %u = %s", op, tcpx_msg_name((uint8_t)op));
     CHECK(strcmp(tcpx_msg_name(TCPX_MSG_MAX_), "?") == 0 && strcmp(tcpx_msg_name(255), "?") == 0, "unknown op names");
@@ -472,6 +607,24 @@ int main(void)
     CHECK(encode_checked(&m) == 32 + TCPX_INLINE_MAX, "largest inline RTS");
     CHECK(expected_hdr(TCPX_MSG_HELLO) + tcpx_conninfo_size(TCPX_MAX_CHANNELS) <= TCPX_CTRL_MSG_MAX,
           "a HELLO with a 64-channel conninfo does not fit TCPX_CTRL_MSG_MAX");
+    CHECK(expected_hdr(TCPX_MSG_WRITE) + TCPX_BLOCKS_PER_MSG * TCPX_WIRE_BLOCK_SIZE <= TCPX_CTRL_MSG_MAX,
+          "a full WRITE piece does not fit TCPX_CTRL_MSG_MAX");
+    CHECK(expected_hdr(TCPX_MSG_NOTIF) + TCPX_NOTIF_MAX <= TCPX_CTRL_MSG_MAX, "the largest NOTIF does not fit");
+
+    /* Blocks round trip through the payload codec. */
+    uint8_t blk[3 * TCPX_WIRE_BLOCK_SIZE];
+    tcpx_wire_block want[3];
+    for (uint32_t i = 0; i < 3; i++) {
+        want[i] = (tcpx_wire_block){rnd(), rnd(), rnd(), rnd()};
+        tcpx_wire_block_put(blk, i, &want[i]);
+    }
+    random_msg(&m, TCPX_MSG_WRITE);
+    m.payload = blk;
+    m.payload_len = sizeof blk;
+    for (uint32_t i = 0; i < 3; i++) {
+        tcpx_wire_block got = tcpx_msg_block(&m, i);
+        CHECK(memcmp(&got, &want[i], sizeof got) == 0, "block %u round trip", i);
+    }
 
     test_field_errors();
     test_encode_invalid();
