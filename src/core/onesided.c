@@ -308,7 +308,8 @@ static tcpx_status check_total(tcpx_peer *p, uint64_t total)
     return TCPX_OK;
 }
 
-static tcpx_status serve_write(tcpx_peer *p)
+/* last_flags: the flags of the piece that completed the list. */
+static tcpx_status serve_write(tcpx_peer *p, uint16_t last_flags)
 {
     tcpx_session *s = p->s;
     const tcpx_msg *h = &p->list.hdr;
@@ -328,7 +329,7 @@ static tcpx_status serve_write(tcpx_peer *p)
         TCPX_INFO("peer %s: refused write %llu: %s", p->name, (unsigned long long)op->remote_id, why);
         send_nack(p, op->remote_id, TCPX_ERR_ACCESS, why);
     }
-    if (h->u.write.flags & TCPX_LIST_NOTIF) {
+    if (last_flags & TCPX_LIST_NOTIF) {
         p->notif_for = op->remote_id;
         p->notif_op = op;
         op->notif_wait = !op->drain;
@@ -374,7 +375,7 @@ tcpx_status onesided_on_write(tcpx_peer *p, const tcpx_msg *m)
     int whole = 0;
     tcpx_status st = list_piece(p, m, m->u.write.id, m->u.write.nblocks, m->u.write.first, m->u.write.flags, &whole);
     if (st || !whole) return st;
-    st = serve_write(p);
+    st = serve_write(p, m->u.write.flags);
     list_clear(p);
     return st;
 }

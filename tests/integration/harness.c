@@ -698,3 +698,49 @@ void hx_progress_for(tcpx_session *s, int ms)
         hx_sleep_ms(1);
     }
 }
+
+void hx_send_memdesc(tcpx_session *s, tcpx_mem_id id, int fd)
+{
+    tcpx_memdesc d;
+    uint8_t blob[TCPX_MEMDESC_BLOB_SIZE];
+    size_t len = 0;
+    HX_OK(tcpx_memdesc_get(s, id, &d));
+    HX_OK(tcpx_memdesc_serialize(&d, blob, sizeof blob, &len));
+    hx_send(fd, blob, len);
+}
+
+void hx_recv_memdesc(int fd, tcpx_memdesc *out)
+{
+    size_t len = 0;
+    void *blob = hx_recv(fd, &len, 20000);
+    HX_OK(tcpx_memdesc_deserialize(blob, len, out));
+    free(blob);
+}
+
+size_t hx_wait_notif(tcpx_session *s, const char *peer, void *buf, size_t cap, int timeout_ms)
+{
+    uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(timeout_ms);
+    char from[TCPX_NAME_MAX];
+    for (;;) {
+        size_t len = 0;
+        tcpx_status st = tcpx_notify_poll(s, from, sizeof from, buf, cap, &len);
+        if (st == TCPX_OK) {
+            HX_CHECK(!strcmp(from, peer), "notification from \"%s\", expected \"%s\"", from, peer);
+            return len;
+        }
+        if (st != TCPX_IN_PROGRESS)
+            HX_FAIL("tcpx_notify_poll returned %s: %s", tcpx_strerror(st), tcpx_last_error());
+        HX_CHECK(hx_now_ms() < deadline, "no notification from %s within %d ms", peer, timeout_ms);
+        hx_sleep_ms(1);
+    }
+}
+
+void hx_no_notif(tcpx_session *s)
+{
+    char from[TCPX_NAME_MAX];
+    uint8_t buf[TCPX_NOTIF_MAX];
+    size_t len = 0;
+    tcpx_status st = tcpx_notify_poll(s, from, sizeof from, buf, sizeof buf, &len);
+    HX_CHECK(st == TCPX_IN_PROGRESS, "unexpected notification (%s, %zu bytes from %s)", tcpx_strerror(st), len,
+             st == TCPX_OK ? from : "-");
+}

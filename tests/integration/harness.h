@@ -185,4 +185,15 @@ tcpx_status hx_wait_timed(tcpx_xfer *x, int timeout_ms, uint64_t *ms);
 /* Progress the session for ms milliseconds (lets control messages settle). */
 void hx_progress_for(tcpx_session *s, int ms);
 
+/* ------------------------------------------------------------ one-sided */
+
+/* Export registration `id` as a descriptor blob on fd / read one back. */
+void hx_send_memdesc(tcpx_session *s, tcpx_mem_id id, int fd);
+void hx_recv_memdesc(int fd, tcpx_memdesc *out);
+/* Wait (bounded) for the next notification; fail unless it comes from
+ * `peer`. Returns its length; the bytes go to buf (cap bytes). */
+size_t hx_wait_notif(tcpx_session *s, const char *peer, void *buf, size_t cap, int timeout_ms);
+/* Fail if a notification is waiting. */
+void hx_no_notif(tcpx_session *s);
+
 #endif
