@@ -298,6 +298,8 @@ typedef struct tcpx_inbound {
     int uslot;
     uint64_t deadline;
     int identified;
+    int superseded;                /* an INITIATE that lost a crossing connect: closed, quietly, later */
+    uint64_t from_token;           /* superseded: the token of the session it came from */
     tcpx_msg msg;                  /* decoded HELLO/DHELLO (payload copied to blob) */
     uint8_t *blob;
     struct tcpx_inbound *next;
@@ -385,9 +387,22 @@ tcpx_status sess_listen_locked(tcpx_session *s);
 void inbound_progress(tcpx_session *s, int force);
 void inbound_free_all(tcpx_session *s);
 tcpx_inbound *inbound_take(tcpx_session *s, int ctrl, uint64_t nonce, uint16_t channel);
+/* Close and forget every inbound comm of connection `nonce`, quietly. */
+void inbound_discard(tcpx_session *s, uint64_t nonce);
 tcpx_status dial_start(tcpx_session *s, tcpx_peer *p, int role);
 tcpx_status dial_progress(tcpx_session *s, tcpx_peer *p, int *done);
 void dial_free(tcpx_session *s, tcpx_dial *d);
+
+/* handshake.c */
+/* Begin connecting p: our half dialled with `role` and `nonce`, CONNECTING
+ * until the engine has it READY or failed (deadline connect_timeout_ms). */
+tcpx_status hs_start(tcpx_session *s, tcpx_peer *p, int role, uint64_t nonce);
+/* Accept the INITIATE hello `in` (its conninfo ci) as peer `label` (a peer
+ * of that label is replaced): *out is the new peer, CONNECTING. */
+tcpx_status hs_accept(tcpx_session *s, tcpx_inbound *in, const tcpx_conninfo *ci, const char *label, int automatic,
+                      tcpx_peer **out);
+/* The engine's round: inbound comms, unclaimed hellos, connecting peers. */
+void hs_progress(tcpx_session *s, int force);
 
 /* peer.c */
 tcpx_peer *peer_find(tcpx_session *s, const char *name);

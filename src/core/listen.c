@@ -195,6 +195,11 @@ void inbound_progress(tcpx_session *s, int force)
             inbound_drop(s, link, why);
             continue;
         }
+        if (now > in->deadline && in->superseded) { /* the other session dropped it */
+            *link = in->next;
+            inbound_free(s, in);
+            continue;
+        }
         if (now > in->deadline) {
             inbound_drop(s, link, in->identified ? "no accept/connect claimed it in time"
                                                  : "no valid hello within the connect timeout");
@@ -217,4 +222,20 @@ tcpx_inbound *inbound_take(tcpx_session *s, int ctrl, uint64_t nonce, uint16_t c
         return in;
     }
     return NULL;
+}
+
+void inbound_discard(tcpx_session *s, uint64_t nonce)
+{
+    for (tcpx_inbound **link = &s->inbound; *link;) {
+        tcpx_inbound *in = *link;
+        uint64_t n = !in->identified ? 0 : in->lidx == 0 ? in->msg.u.hello.nonce : in->msg.u.dhello.nonce;
+        if (!in->identified || n != nonce) {
+            link = &in->next;
+            continue;
+        }
+        TCPX_DEBUG("session %s: closed inbound comm %d of connection %llx", s->cfg.name, in->lidx,
+                   (unsigned long long)nonce);
+        *link = in->next;
+        inbound_free(s, in);
+    }
 }

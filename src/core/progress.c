@@ -80,7 +80,7 @@ static void peer_round(tcpx_peer *p)
 void sess_progress_locked(tcpx_session *s)
 {
     s->last_progress_ns = tcpx_now_ns();
-    inbound_progress(s, 0);
+    hs_progress(s, 0);
     for (tcpx_peer *p = s->peers; p; p = p->next) peer_round(p);
 }
 

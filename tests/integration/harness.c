@@ -115,7 +115,7 @@ void hx_init(const char *test_name, int watchdog_s)
     }
     static const char *clear[] = {"TCPX_CHANNELS",   "TCPX_CHUNK_BYTES",        "TCPX_TRANSPORT",
                                   "TCPX_BIND_ADDR",  "TCPX_NAME",               "TCPX_CONNECT_TIMEOUT_MS",
-                                  "TCPX_PEER_TIMEOUT_MS", "TCPX_GPU"};
+                                  "TCPX_PEER_TIMEOUT_MS", "TCPX_GPU", "TCPX_ACCEPT_ANY"};
     for (size_t i = 0; i < sizeof clear / sizeof clear[0]; i++) unsetenv(clear[i]);
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -588,6 +588,7 @@ tcpx_session *hx_session_ex(const hx_sess_opts *o)
     snprintf(cfg.bind_addr, sizeof cfg.bind_addr, "%s", o->bind ? o->bind : "127.0.0.1");
     snprintf(cfg.name, sizeof cfg.name, "%s", o->name);
     if (o->chunk) cfg.chunk_bytes = o->chunk;
+    cfg.accept_any = o->accept_any;
     cfg.connect_timeout_ms = HX_MS(o->connect_timeout_ms ? o->connect_timeout_ms : 5000);
     cfg.peer_timeout_ms = o->peer_timeout_ms ? o->peer_timeout_ms : 5000;
     tcpx_session *s = NULL;

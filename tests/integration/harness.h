@@ -150,6 +150,7 @@ typedef struct hx_sess_opts {
     const char *bind;            /* NULL = "127.0.0.1" */
     int connect_timeout_ms;      /* 0 = 5000; times hx_time_scale() */
     int peer_timeout_ms;         /* 0 = 5000 */
+    int accept_any;
 } hx_sess_opts;
 
 tcpx_session *hx_session_ex(const hx_sess_opts *o);
