@@ -203,7 +203,7 @@ tcpx_status ctrl_next(tcpx_peer *p, tcpx_msg *m)
             size_t len = 0;
             st = tcpx_msg_frame_next(buf + off, size - off, &len);
             if (!st) st = tcpx_msg_decode(buf + off, len, m);
-            if (st) return st;
+            if (st) return tcpx_set_error(st, "bad control message: %s", tcpx_last_error());
             p->ctrl_cur_off = off + len;
             return TCPX_OK;
         }

@@ -60,13 +60,13 @@ static void peer_round(tcpx_peer *p)
         st = handlers[m.type](p, &m);
         if (p->state != PEER_READY) return;
         if (st) {
-            peer_fail(p, st, "bad control message: %s", tcpx_last_error());
+            peer_fail(p, st, "%s: %s", tcpx_msg_name(m.type), tcpx_last_error());
             return;
         }
         if (ctrl_check(p)) return;
     }
     if (st != TCPX_IN_PROGRESS) {
-        peer_fail(p, st, "bad control message: %s", tcpx_last_error());
+        peer_fail(p, st, "%s", tcpx_last_error());
         return;
     }
     for (int c = 0; c < p->nrx; c++)

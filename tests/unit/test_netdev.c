@@ -1,4 +1,4 @@
-/* test_netdev.c - matching a GPU's PCI path to NICs' (src/core/netdev.c):
+/* test_netdev.c - matching a GPU's PCI path to NICs' (src/core/transport.c):
  * whole path components only, never a prefix of a component. */
 #include <stdio.h>
 
