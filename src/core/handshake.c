@@ -140,9 +140,11 @@ static tcpx_peer *peer_by_token(tcpx_session *s, uint64_t token)
     return NULL;
 }
 
-tcpx_status hs_accept(tcpx_session *s, tcpx_inbound *in, const tcpx_conninfo *ci, const char *label, int automatic,
+tcpx_status hs_accept(tcpx_session *s, tcpx_inbound *in, const tcpx_conninfo *ci, const char *name, int automatic,
                       tcpx_peer **out)
 {
+    char label[TCPX_NAME_MAX]; /* name may belong to the peer replaced below */
+    snprintf(label, sizeof label, "%s", name);
     tcpx_peer *old = peer_find(s, label);
     if (old) {
         if (old->state == PEER_READY || old->state == PEER_CONNECTING) {

@@ -11,7 +11,8 @@
  *   bench_util.c     bootstrap framing, time, CPU, seekable random data, errors
  *   bench_mem.c      memory kinds: host, cuda
  *   bench_ceiling.c  raw TCP ceiling
- *   bench_xfer.c     the per-size transfer loops of both sides
+ *   bench_xfer.c     the per-size loops of two-sided sends (--op send)
+ *   bench_onesided.c the per-size loops of one-sided lists (--op write|read)
  *   bench_main.c     processes, sessions, the report
  */
 #ifndef TCPX_BENCH_H
@@ -27,6 +28,8 @@
 #define BENCH_IO_TIMEOUT_MS 120000   /* bound on every bootstrap read and transfer wait */
 
 /* ------------------------------------------------------------- options */
+
+enum bench_op { BENCH_OP_SEND = 0, BENCH_OP_WRITE, BENCH_OP_READ };
 
 typedef struct bench_opts {
     size_t sizes[BENCH_MAX_SIZES];
@@ -46,6 +49,8 @@ typedef struct bench_opts {
     int seed_given;
     size_t max_slot_bytes; /* cap on inflight * size per process */
     size_t ceiling_ws;     /* ceiling working set; 0 = as the benchmark's buffers */
+    int op;                /* enum bench_op */
+    int blocks;            /* write/read: blocks per message (a list), each of the row's size */
 } bench_opts;
 
 /* Parse argv into o. Prints usage and returns -1 on a bad argument, 1 after
@@ -155,5 +160,9 @@ typedef struct bench_ctx {
  * receiver; the receiver reports its CPU use and errors back. */
 void bench_size_send(bench_ctx *c, size_t size, bench_result *r);
 void bench_size_recv(bench_ctx *c, size_t size);
+/* The same for --op write|read: the sender initiates, the receiver is the
+ * target. */
+void bench_os_send(bench_ctx *c, size_t size, bench_result *r);
+void bench_os_recv(bench_ctx *c, size_t size);
 
 #endif

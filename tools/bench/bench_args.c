@@ -17,6 +17,10 @@ static void usage(FILE *f, const char *argv0)
             "and CPU use beside the raw TCP throughput of the same number of streams.\n"
             "\n"
             "  --sizes LIST       message sizes, K/M/G suffixes (powers of 1024)  [4K,64K,1M,16M,64M]\n"
+            "                     (with --blocks N: the size of each block)\n"
+            "  --op OP            send (two-sided), write or read (one-sided lists) [send]\n"
+            "  --blocks N         write/read: each message is a list of N blocks at scattered\n"
+            "                     offsets on both sides, 1..%d                     [1]\n"
             "  --channels N       data streams per direction, 1..%d               [4]\n"
             "  --iters N|auto     timed messages per size; auto fills --time      [auto]\n"
             "  --inflight K       messages in flight (one buffer slot each)        [4]\n"
@@ -37,7 +41,7 @@ static void usage(FILE *f, const char *argv0)
             "\n"
             "TCPX_* environment variables override the session config as usual.\n"
             "Exit status: 0 only if every transfer succeeded and every check passed.\n",
-            argv0, TCPX_MAX_CHANNELS, bench_mem_kinds());
+            argv0, TCPX_LIST_MAX_BLOCKS, TCPX_MAX_CHANNELS, bench_mem_kinds());
 }
 
 size_t bench_parse_size(const char *s)
@@ -153,9 +157,11 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
     o->send_gpu = 0;
     o->recv_gpu = -1;
     o->max_slot_bytes = 1ull << 30;
+    o->op = BENCH_OP_SEND;
+    o->blocks = 1;
 
     enum { O_SIZES = 256, O_CHANNELS, O_ITERS, O_INFLIGHT, O_CHUNK, O_TIME, O_CTIME, O_NOCEIL, O_MEM, O_SEED,
-           O_MAXMEM, O_CSV, O_GPU, O_SENDGPU, O_RECVGPU, O_CEILWS };
+           O_MAXMEM, O_CSV, O_GPU, O_SENDGPU, O_RECVGPU, O_CEILWS, O_OP, O_BLOCKS };
     static const struct option longopts[] = {
         {"sizes", required_argument, 0, O_SIZES},       {"channels", required_argument, 0, O_CHANNELS},
         {"iters", required_argument, 0, O_ITERS},       {"inflight", required_argument, 0, O_INFLIGHT},
@@ -165,6 +171,7 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
         {"max-mem", required_argument, 0, O_MAXMEM},    {"csv", no_argument, 0, O_CSV},
         {"gpu", no_argument, 0, O_GPU},                 {"send-gpu", required_argument, 0, O_SENDGPU},
         {"recv-gpu", required_argument, 0, O_RECVGPU},  {"ceiling-ws", required_argument, 0, O_CEILWS},
+        {"op", required_argument, 0, O_OP},             {"blocks", required_argument, 0, O_BLOCKS},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -227,6 +234,16 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
             if (!(o->max_slot_bytes = bench_parse_size(optarg))) bad = "--max-mem wants a size like 512M";
             break;
         case O_CSV: o->csv = 1; break;
+        case O_OP:
+            if (!strcmp(optarg, "send")) o->op = BENCH_OP_SEND;
+            else if (!strcmp(optarg, "write")) o->op = BENCH_OP_WRITE;
+            else if (!strcmp(optarg, "read")) o->op = BENCH_OP_READ;
+            else bad = "--op wants send, write or read";
+            break;
+        case O_BLOCKS:
+            if (parse_long(optarg, 1, TCPX_LIST_MAX_BLOCKS, &v)) bad = "--blocks wants 1..1048576";
+            else o->blocks = (int)v;
+            break;
         case 'h': usage(stdout, argv0); return 1;
         default: bad = "unknown option or missing value"; break;
         }
@@ -235,6 +252,11 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
             usage(stderr, argv0);
             return -1;
         }
+    }
+    if (o->blocks > 1 && o->op == BENCH_OP_SEND) {
+        fprintf(stderr, "tcpx-bench: --blocks needs --op write or read\n\n");
+        usage(stderr, argv0);
+        return -1;
     }
     if (optind < argc) {
         fprintf(stderr, "tcpx-bench: unexpected argument '%s'\n\n", argv[optind]);

@@ -166,6 +166,7 @@ size_t bench_ceiling_working_set(const bench_opts *o)
     size_t max = 0;
     for (int i = 0; i < o->nsizes; i++)
         if (o->sizes[i] > max) max = o->sizes[i];
+    max *= (size_t)o->blocks; /* a message is a list of that many blocks */
     size_t ws = max * (size_t)o->inflight;
     if (ws / (size_t)o->inflight != max || ws > o->max_slot_bytes) ws = o->max_slot_bytes;
     return ws;

@@ -73,7 +73,10 @@ static int receiver_main(const bench_opts *o, int boot, int streams)
 
     for (int k = 0; k < o->nmems; k++) {
         bench_ctx c = {o, bench_mem_find(o->mems[k]), gpu, s, peer, boot};
-        for (int i = 0; i < o->nsizes; i++) bench_size_recv(&c, o->sizes[i]);
+        for (int i = 0; i < o->nsizes; i++) {
+            if (o->op == BENCH_OP_SEND) bench_size_recv(&c, o->sizes[i]);
+            else bench_os_recv(&c, o->sizes[i]);
+        }
     }
     boot_recv_u64(boot); /* sender done: keep the connection up until then */
     tcpx_session_destroy(s);
@@ -102,6 +105,11 @@ static void print_row(const bench_opts *o, const bench_result *r, double ceiling
 {
     char sz[32], pct[32] = "-";
     bench_fmt_size(r->size, sz, sizeof sz);
+    if (o->blocks > 1) { /* a list: "1024x4K" */
+        char one[32];
+        snprintf(one, sizeof one, "%s", sz);
+        snprintf(sz, sizeof sz, "%dx%.20s", o->blocks, one);
+    }
     if (ceiling > 0) snprintf(pct, sizeof pct, r->gbps / ceiling >= 0.001 ? "%.1f%%" : "%.2g%%", r->gbps / ceiling * 100);
     if (o->csv) {
         char cpct[32] = "";
@@ -119,16 +127,22 @@ static void print_row(const bench_opts *o, const bench_result *r, double ceiling
     fflush(f);
 }
 
+static const char *op_name(int op) { return op == BENCH_OP_WRITE ? "write" : op == BENCH_OP_READ ? "read" : "send"; }
+
 static void print_table_header(const bench_opts *o, const bench_mem_ops *mem, int send_gpu, int recv_gpu, FILE *f)
 {
-    char where[64] = "";
+    char where[96] = "", what[160];
     if (mem->kind == TCPX_MEM_CUDA) snprintf(where, sizeof where, " (GPU %d -> GPU %d)", send_gpu, recv_gpu);
+    if (o->op == BENCH_OP_SEND) snprintf(what, sizeof what, "op send");
+    else snprintf(what, sizeof what, "op %s, lists of %d block%s of each size at scattered offsets%s", op_name(o->op),
+                  o->blocks, o->blocks == 1 ? "" : "s",
+                  o->op == BENCH_OP_READ ? " (bytes move target -> initiator; CPU send = initiator)" : "");
     if (o->csv) {
-        fprintf(f, "# mem %s%s\n", mem->name, where);
+        fprintf(f, "# mem %s%s, %s\n", mem->name, where, what);
         fprintf(f, "mem,size,inflight,msgs,seconds,gbps,us_per_msg,pct_ceiling,cpu_send_pct,cpu_recv_pct,errors\n");
         return;
     }
-    fprintf(f, "\nmem %s%s\n", mem->name, where);
+    fprintf(f, "\nmem %s%s, %s\n", mem->name, where, what);
     fprintf(f, "| %9s | %7s | %11s | %9s | %8s | %8s |\n", "size", "GB/s", "µs/msg" /* 2-byte µ */, "% ceiling",
             "CPU send", "CPU recv");
     fprintf(f, "|----------:|--------:|-----------:|----------:|---------:|---------:|\n");
@@ -163,7 +177,8 @@ static int sender_main(const bench_opts *o, int boot, int streams)
         fflush(f);
         for (int i = 0; i < o->nsizes; i++) {
             bench_result r;
-            bench_size_send(&c, o->sizes[i], &r);
+            if (o->op == BENCH_OP_SEND) bench_size_send(&c, o->sizes[i], &r);
+            else bench_os_send(&c, o->sizes[i], &r);
             if (o->csv) fprintf(f, "%s,", c.mem->name);
             print_row(o, &r, ceiling, f);
             errors += r.errors;
