@@ -282,6 +282,7 @@ struct tcpx_peer {
 
     /* notifications received, waiting in order to be delivered (notify.c) */
     struct tcpx_notif *nq_head, *nq_tail;
+    int reads_in;                  /* READs served to this peer still sending */
 
     struct tcpx_peer *next;
 };
@@ -358,6 +359,7 @@ typedef struct tcpx_notif {
     char peer[TCPX_NAME_MAX];      /* who sent it */
     uint64_t ack_id;               /* answer ACK{ack_id} on delivery (0: none) */
     int ready;                     /* its data is in place: deliverable */
+    int after_reads;               /* waits until the peer's READs served here have finished */
     size_t len;
     uint8_t data[];
 } tcpx_notif;
@@ -501,6 +503,7 @@ tcpx_status notify_on_notif(tcpx_peer *p, const tcpx_msg *m);
 void notify_mark_ready(tcpx_notif *n);     /* its write's bytes are in place */
 void notify_flush(tcpx_peer *p);           /* deliver the ready head of p's queue into the inbox */
 void notify_drop(tcpx_peer *p, tcpx_notif *n);   /* its write failed: forget it */
+void notify_reads_done(tcpx_peer *p);      /* no READ of p is served here any more */
 void notify_pop(tcpx_session *s);          /* the oldest of the inbox has been taken */
 void notify_free_inbox(tcpx_session *s);
 

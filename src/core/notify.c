@@ -4,7 +4,9 @@
  *
  * Order: a peer's notifications are delivered in the order they arrived; one
  * attached to a write waits in its peer's queue until the write's bytes are
- * in place (onesided.c marks it ready), and later ones wait behind it.
+ * in place (onesided.c marks it ready), one sent alone (after a READ, say)
+ * until this side has finished sending the peer's READs, and later ones
+ * wait behind them.
  * Bound: every notification held, queued or in the inbox, counts against
  * TCPX_INBOX_MAX_COUNT / _BYTES; past that the sender is answered NACK
  * (TCPX_ERR_NOMEM) and nothing is kept. The public calls are in
@@ -68,6 +70,13 @@ void notify_flush(tcpx_peer *p)
     }
 }
 
+void notify_reads_done(tcpx_peer *p)
+{
+    for (tcpx_notif *q = p->nq_head; q; q = q->next)
+        if (q->after_reads) q->after_reads = 0, q->ready = 1;
+    notify_flush(p);
+}
+
 void notify_drop(tcpx_peer *p, tcpx_notif *n)
 {
     tcpx_notif *prev = NULL;
@@ -124,8 +133,12 @@ tcpx_status notify_on_notif(tcpx_peer *p, const tcpx_msg *m)
         refuse(p, id);
         return TCPX_OK;
     }
+    /* One that follows a READ means "done with your blocks": it waits until
+     * this side's sending of the peer's READs has finished too, so that the
+     * blocks are free to change when it arrives. */
     n->ack_id = id;
-    n->ready = 1;
+    n->after_reads = p->reads_in > 0;
+    n->ready = !n->after_reads;
     queue_append(p, n);
     notify_flush(p);
     return TCPX_OK;

@@ -208,8 +208,14 @@ static void write_in_finish(tcpx_op *op)
 
 static void read_in_done(tcpx_op *op) { op_complete(op); }
 
+/* A READ served here has sent its last byte (or failed). */
+static void read_in_finish(tcpx_op *op)
+{
+    if (--op->p->reads_in == 0) notify_reads_done(op->p);
+}
+
 static const tcpx_op_hooks write_in_hooks = {.chunks_done = write_in_settle, .finish = write_in_finish};
-static const tcpx_op_hooks read_in_hooks = {.chunks_done = read_in_done};
+static const tcpx_op_hooks read_in_hooks = {.chunks_done = read_in_done, .finish = read_in_finish};
 
 /* Take one piece of a list; *whole once the last is in. */
 static tcpx_status list_piece(tcpx_peer *p, const tcpx_msg *m, uint64_t id, uint32_t nblocks, uint32_t first,
@@ -275,6 +281,7 @@ static tcpx_status target_op(tcpx_peer *p, int kind, uint64_t total, tcpx_region
     p->refs++; /* a detached op holds its peer */
     ops_add(p, op);
     if (regions) op_hold_regions(op);
+    if (kind == OP_READ_IN) p->reads_in++;
     op->state = OPS_DATA;
     *out = op;
     return TCPX_OK;

@@ -206,12 +206,20 @@ static void run_plan(ctx *c, const plan *p, const char *what)
     } else {
         if (!p->write) {
             fill_blocks(c, p, 0);
+            HX_OK(tcpx_session_progress(c->s)); /* orders the fill before the READ we serve */
             hx_send_str(c->fd, "filled");
         }
         /* The notification of a write comes only when every byte is in
          * place: check them at once. */
-        if (p->notif) expect_notif(c, p, what);
-        else hx_expect_str(c->fd, p->write ? "written" : "read", T_WAIT);
+        if (p->notif) {
+            expect_notif(c, p, what);
+        } else {
+            hx_expect_str(c->fd, p->write ? "written" : "read", T_WAIT);
+            /* Told by A, not by the session: a call on the session orders
+             * our reads after the transport's writes (the notification
+             * path does this itself). */
+            HX_OK(tcpx_session_progress(c->s));
+        }
         if (p->write) check_landed(c, p, 0, what);
         else restore(c, p, 0);
         hx_no_notif(c->s);
@@ -311,6 +319,7 @@ static void phase_inflight(ctx *c)
     } else {
         for (size_t i = 0; i < NFLIGHT; i++)
             if (!p[i].write) fill_blocks(c, &p[i], 0);
+        HX_OK(tcpx_session_progress(c->s));
         hx_send_str(c->fd, "filled");
         for (size_t i = 0; i < NFLIGHT; i++) {
             if (!p[i].write) continue;
@@ -321,6 +330,7 @@ static void phase_inflight(ctx *c)
             check_blocks(c, &p[i], 0, what);
         }
         hx_expect_str(c->fd, "done", T_WAIT);
+        HX_OK(tcpx_session_progress(c->s)); /* told by A: order our writes after the reads' sends */
         for (size_t i = 0; i < NFLIGHT; i++)
             if (!p[i].write) restore(c, &p[i], 0);
         check_guard(c, "in flight (target)");
@@ -364,7 +374,7 @@ static void phase_mixed(ctx *c)
         fill_blocks(c, &r, 0);
         tcpx_xfer *x;
         HX_OK(tcpx_xfer_create(c->s, c->peer, &x));
-        HX_OK(tcpx_xfer_post_recv(x, c->reg.id, roff, msg, 77));
+        HX_OK(tcpx_xfer_post_recv(x, c->reg.id, roff, msg, 77)); /* a call on the session: orders the fill */
         hx_send_str(c->fd, "filled");
         expect_notif(c, &w, "mixed: notification of the WRITE list");
         HX_WAIT_OK(x, T_WAIT, "mixed: the receive");
@@ -373,6 +383,7 @@ static void phase_mixed(ctx *c)
         hx_fill(c->reg.ptr + roff, msg, c->guard, roff);
         check_blocks(c, &w, 0, "mixed: WRITE list");
         hx_expect_str(c->fd, "done", T_WAIT);
+        HX_OK(tcpx_session_progress(c->s));
         restore(c, &r, 0);
         check_guard(c, "mixed (target)");
         hx_send_str(c->fd, "checked");
