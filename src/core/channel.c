@@ -5,10 +5,11 @@
  * the peer on an error. Nothing here knows peers or op kinds.
  *
  * A chunk moves in place when its bytes are contiguous in one registration
- * the transport can take in that direction; otherwise through a bounce slot
- * (staging.c), gathered before the send and scattered after the receive
- * (pack.c). A refused write's chunks (op->drain) land in a slot and stay
- * there.
+ * the transport can take in that direction, or when they are pieces of host
+ * memory and the transport takes vectored messages (isendv/irecvv);
+ * otherwise through a bounce slot (staging.c), gathered before the send and
+ * scattered after the receive (pack.c). A refused write's chunks
+ * (op->drain) land in a slot and stay there.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ void chan_close(tcpx_session *s, tcpx_chan *c, int is_send)
     }
     urx_free(s, c->urx);
     stage_destroy(s, NULL, c->stage);
+    free(c->iov);
     free(c->ring);
     memset(c, 0, sizeof *c);
 }
@@ -65,6 +67,17 @@ static tcpx_status chan_push(tcpx_chan *c, const tcpx_chunk *ch)
     return TCPX_OK;
 }
 
+static int all_host(const tcpx_op *op, const tcpx_chunk *ch)
+{
+    size_t seg = ch->seg, o = ch->seg_off;
+    for (size_t left = ch->len; left; seg++, o = 0) {
+        const tcpx_seg *g = &op->segs[seg];
+        if (g->r->kind == TCPX_MEM_CUDA) return 0;
+        left -= g->len - o < left ? g->len - o : left;
+    }
+    return 1;
+}
+
 tcpx_status enqueue_chunks(tcpx_session *s, tcpx_op *op, tcpx_chan *chans, int nchans, size_t chunk, uint16_t first,
                            int is_send)
 {
@@ -78,6 +91,8 @@ tcpx_status enqueue_chunks(tcpx_session *s, tcpx_op *op, tcpx_chan *chans, int n
             if (p && stage_direct_ok(s, r->kind, is_send)) {
                 ch.direct = p;
                 ch.dregion = r;
+            } else if (!p && (is_send ? s->net->isendv : s->net->irecvv) && all_host(op, &ch)) {
+                ch.vec = 1; /* several host pieces, moved in place by the transport */
             }
         }
         tcpx_status st = chan_push(&chans[(first + n) % (size_t)nchans], &ch);
@@ -164,6 +179,7 @@ static tcpx_status test_posted(tcpx_session *s, tcpx_chan *c, int is_send)
             return tcpx_set_error(TCPX_ERR_PROTOCOL, "data stream: chunk of %zu bytes where %zu were announced",
                                   size, ch->len);
         tcpx_status st = c->urx ? finish_unpack(c, ch) : ch->slot >= 0 ? finish_scatter(c, ch) : TCPX_OK;
+        /* (vectored and in-place chunks are where they belong already) */
         if (st) return st;
     }
     return TCPX_OK;
@@ -207,7 +223,7 @@ static tcpx_status stage_sends(tcpx_session *s, tcpx_chan *c)
     if (c->staged < c->posted) c->staged = c->posted;
     while (c->staged < c->tail) {
         tcpx_chunk *ch = &c->ring[c->staged % c->cap];
-        if (!ch->direct) {
+        if (!ch->direct && !ch->vec) {
             tcpx_status st = TCPX_OK;
             if (!take_slot(s, c, ch, 1, &st)) {
                 if (st) return fail_gpu();
@@ -232,6 +248,16 @@ static tcpx_status post_chunks(tcpx_session *s, tcpx_chan *c, int is_send)
     while (c->posted < limit && c->posted - c->head < (size_t)s->window) {
         tcpx_chunk *ch = &c->ring[c->posted % c->cap];
         tcpx_status st = TCPX_OK;
+        if (ch->vec) {
+            if (!c->iov && !(c->iov = malloc(TCPX_PACK_MAX_SEGS * sizeof *c->iov)))
+                return tcpx_set_error(TCPX_ERR_NOMEM, "data stream: iovec scratch allocation failed");
+            int niov = pack_iov(ch, c->iov, TCPX_PACK_MAX_SEGS);
+            if (is_send ? n->isendv(n, c->comm, c->iov, niov, &ch->req) : n->irecvv(n, c->comm, c->iov, niov, &ch->req))
+                return tcpx_set_error(TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
+            if (!ch->req) break;
+            c->posted++;
+            continue;
+        }
         void *buf = ch->direct, *mh;
         if (!ch->direct) {
             if (is_send && ch->gpu_wait) {

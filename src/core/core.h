@@ -156,6 +156,7 @@ typedef struct tcpx_chunk {
     int slot;                      /* staging slot, -1 when the bytes move in place */
     int uslot;                     /* receive over device unpack: the transport's queue slot */
     int gpu_wait;                  /* GPU copies of the slot queued: wait for its event */
+    int vec;                       /* host pieces posted as one vectored message, no slot */
 } tcpx_chunk;
 
 struct tcpx_gpu;
@@ -191,6 +192,7 @@ typedef struct tcpx_chan {
     tcpx_chunk *ring;
     size_t cap, head, posted, staged, tail;
     tcpx_stage *stage;             /* created at the first staged chunk */
+    tcpx_net_iov *iov;             /* scratch of vectored posts (TCPX_PACK_MAX_SEGS) */
     tcpx_urx *urx;                 /* receive comm of a device-unpack transport */
 } tcpx_chan;
 
@@ -445,6 +447,9 @@ size_t pack_cut(const tcpx_op *op, size_t *seg, size_t *seg_off, size_t chunk);
 /* Start of [seg:seg_off, +len) when it is one run of memory in one
  * registration (*r), else NULL. */
 uint8_t *pack_contiguous(const tcpx_op *op, size_t seg, size_t seg_off, size_t len, tcpx_region **r);
+/* The chunk's pieces as host-memory iovecs (for a transport's isendv /
+ * irecvv): their count, or 0 when one is GPU memory or they are more than cap. */
+int pack_iov(const tcpx_chunk *ch, tcpx_net_iov *iov, int cap);
 /* Gather (1) the chunk's pieces into slot, or scatter (0) the slot into
  * them. Host pieces next to a host slot are copied at once; the rest is
  * queued on stream (*queued = 1: record an event and wait for it). */

@@ -49,6 +49,21 @@ uint8_t *pack_contiguous(const tcpx_op *op, size_t seg, size_t seg_off, size_t l
     return start;
 }
 
+int pack_iov(const tcpx_chunk *ch, tcpx_net_iov *iov, int cap)
+{
+    const tcpx_op *op = ch->op;
+    size_t seg = ch->seg, o = ch->seg_off;
+    int n = 0;
+    for (size_t left = ch->len; left; seg++, o = 0) {
+        const tcpx_seg *g = &op->segs[seg];
+        if (!g->r || g->r->kind == TCPX_MEM_CUDA || n == cap) return 0;
+        size_t take = g->len - o < left ? g->len - o : left;
+        iov[n++] = (tcpx_net_iov){g->ptr + o, take};
+        left -= take;
+    }
+    return n;
+}
+
 typedef struct gpu_piece {
     uint8_t *dst;
     const uint8_t *src;

@@ -65,6 +65,12 @@ typedef struct tcpx_net_opts {
 
 typedef struct tcpx_net tcpx_net;
 
+/* One piece of host memory of a vectored isend/irecv. */
+typedef struct tcpx_net_iov {
+    void *base;
+    size_t len;
+} tcpx_net_iov;
+
 /* One transport instance. Created by a constructor (tcpx_net_socket_create,
  * tcpx_net_plugin_create) and released with ops.destroy. Every function
  * takes the instance first. */
@@ -97,6 +103,11 @@ struct tcpx_net {
      * test; a finished receive and its request stay valid until
      * irecv_consumed, which must follow for every finished receive, in
      * posting order (a no-op for transports without offload). */
+    /* Optional (NULL when not offered): isend / irecv of one message made of
+     * n pieces of host memory, in order (n >= 1; the array is read during
+     * the call only). Matched with plain irecv/isend like any message. */
+    int (*isendv)(tcpx_net *n, void *send_comm, const tcpx_net_iov *iov, int niov, void **request);
+    int (*irecvv)(tcpx_net *n, void *recv_comm, const tcpx_net_iov *iov, int niov, void **request);
     int (*test)(tcpx_net *n, void *request, int *done, size_t *size);
     /* Hand back a finished irecv (its buffers, and for plugins its request
      * slot), strictly in posting order. Transports without offload: no-op. */

@@ -2,7 +2,9 @@
  * process over loopback: handshakes, transfers of many sizes with every byte
  * checked (1 and 4 sockets per comm), ordering with 200 messages in flight,
  * the request cap, oversized messages, concurrent connects to one listener,
- * address choice, and argument errors. Faults: test_net_socket_faults.c. */
+ * address choice, argument errors, and vectored messages (isendv/irecvv)
+ * cut into random pieces on either side or both. Faults:
+ * test_net_socket_faults.c. */
 #include "test_net_socket_util.h"
 
 static void test_sizes(int socks)
@@ -264,6 +266,84 @@ static void test_addresses(void)
     }
 }
 
+/* Cut [0, size) of buf into n random pieces (a zero-length one possible). */
+static const tcpx_net_iov *si_dummy(void)
+{
+    static tcpx_net_iov one = {NULL, 0};
+    return &one;
+}
+
+static int cut(uint8_t *buf, size_t size, tcpx_net_iov *iov, int max, uint64_t *rng)
+{
+    int n = 0;
+    size_t pos = 0;
+    while (pos < size && n < max - 1) {
+        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+        size_t take = (size_t)(*rng >> 33) % (size / 4 + 2);
+        if (take > size - pos) take = size - pos;
+        iov[n++] = (tcpx_net_iov){buf + pos, take};
+        pos += take;
+    }
+    iov[n++] = (tcpx_net_iov){buf + pos, size - pos};
+    return n;
+}
+
+/* Messages sent and received as pieces, in every combination with plain
+ * buffers; sockets cut each message at 4 KiB part boundaries that fall
+ * anywhere in the pieces. */
+static void test_vectored(int socks)
+{
+    tcpx_net *n = make_net(socks, "127.0.0.1");
+    if (!n) return;
+    CHECK(n->isendv && n->irecvv, "socket transport without vectored messages");
+    uint8_t handle[TCPX_NET_HANDLE_SIZE];
+    void *l = NULL, *sc, *rcm;
+    CHECK(n->listen(n, 0, handle, &l) == 0, "listen");
+    uint64_t rng = 0x5EED + (uint64_t)socks;
+    if (connect_pair(n, n, l, handle, &sc, &rcm) == 0) {
+        const size_t sizes[] = {1, 100, 4096, 4097, 65536 + 3, (1u << 20) + 7, 5u << 20};
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            for (int how = 0; how < 3; how++) { /* 0: vec->vec, 1: vec->plain, 2: plain->vec */
+                size_t size = sizes[i];
+                uint8_t *src = malloc(size), *dst = calloc(1, size + 64);
+                fill(src, size, i * 3 + (size_t)how);
+                tcpx_net_iov si[300], ri[300];
+                int ns = cut(src, size, si, 300, &rng), nr = cut(dst, size, ri, 300, &rng);
+                void *sr = NULL, *rr = NULL;
+                int rc = how == 2 ? n->irecvv(n, rcm, ri, nr, &rr) : how == 1 ? n->irecv(n, rcm, dst, size, 0, NULL, &rr)
+                                                                              : n->irecvv(n, rcm, ri, nr, &rr);
+                CHECK(rc == 0 && rr, "irecv (how %d, %zu bytes)", how, size);
+                rc = how == 2 ? n->isend(n, sc, src, size, 0, NULL, &sr) : n->isendv(n, sc, si, ns, &sr);
+                CHECK(rc == 0 && sr, "isend (how %d, %zu bytes)", how, size);
+                size_t got = 0, sent = 0;
+                if (sr) CHECK(wait_req(n, sr, &sent, DEADLINE_MS) == 0 && sent == size, "send done (%zu)", sent);
+                if (rr) CHECK(wait_req(n, rr, &got, DEADLINE_MS) == 0 && got == size, "recv done (%zu)", got);
+                long d = diff(src, dst, size);
+                CHECK(d < 0, "how %d: %zu-byte message in %d/%d pieces differs at %ld", how, size, ns, nr, d);
+                for (size_t k = size; k < size + 64; k++) CHECK(dst[k] == 0, "byte past the message written");
+                free(src);
+                free(dst);
+            }
+        /* A vectored receive too small for the message fails the comm. */
+        uint8_t a[100], b[50];
+        fill(a, sizeof a, 9);
+        tcpx_net_iov small[2] = {{b, 20}, {b + 20, 30}};
+        void *sr = NULL, *rr = NULL;
+        CHECK(n->irecvv(n, rcm, small, 2, &rr) == 0 && rr, "irecvv");
+        CHECK(n->isend(n, sc, a, sizeof a, 0, NULL, &sr) == 0 && sr, "isend");
+        size_t got = 0;
+        CHECK(rr && wait_req(n, rr, &got, DEADLINE_MS) == TCPX_ERR_PROTOCOL, "100 bytes into 50 of pieces: refused");
+        if (sr) wait_req(n, sr, &got, DEADLINE_MS);
+        tcpx_net_iov bad = {NULL, 5};
+        CHECK(n->isendv(n, sc, &bad, 1, &sr) == TCPX_ERR_INVALID, "NULL piece refused");
+        CHECK(n->isendv(n, sc, si_dummy(), 0, &sr) == TCPX_ERR_INVALID, "no piece refused");
+        n->close_send(n, sc);
+        n->close_recv(n, rcm);
+    }
+    n->close_listen(n, l);
+    n->destroy(n);
+}
+
 int main(void)
 {
     uint64_t t0 = tcpx_now_ns();
@@ -272,6 +352,7 @@ int main(void)
         test_sizes(s);
         test_in_flight(s);
         test_too_big(s);
+        test_vectored(s);
         fprintf(stderr, "%d socket(s) per comm: done at %.2f s\n", s, secs(t0));
     }
     test_concurrent();

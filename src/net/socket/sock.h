@@ -130,7 +130,11 @@ struct sock_req {
     sock_comm *comm;
     sock_req *prev, *next;         /* comm->live */
     int is_send;
-    char *data;
+    struct iovec *iov;             /* the message's pieces: &one, or iov_store */
+    int niov;
+    struct iovec one;
+    struct iovec *iov_store;       /* kept with the request for reuse */
+    int iov_cap;
     size_t size;                   /* send: message size; recv: capacity */
     atomic_size_t total;           /* recv: size agreed by the headers, SIZE_MAX until read */
     atomic_int parts_left;         /* last access of a thread to the request */
@@ -159,6 +163,8 @@ void *sock_conn_thread(void *arg);
 void sock_part_range(size_t size, int nsocks, int index, size_t *off, size_t *len);
 int sock_isend(tcpx_net *n, void *comm, void *data, size_t size, int tag, void *mh, void **request);
 int sock_irecv(tcpx_net *n, void *comm, void *data, size_t size, int tag, void *mh, void **request);
+int sock_isendv(tcpx_net *n, void *comm, const tcpx_net_iov *iov, int niov, void **request);
+int sock_irecvv(tcpx_net *n, void *comm, const tcpx_net_iov *iov, int niov, void **request);
 int sock_test(tcpx_net *n, void *request, int *done, size_t *size);
 /* Free a request that no thread references any more. */
 void sock_req_free(sock_req *r);

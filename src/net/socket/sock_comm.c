@@ -126,11 +126,13 @@ void sock_comm_destroy(sock_comm *c)
     while (c->live) {
         sock_req *r = c->live;
         c->live = r->next;
+        free(r->iov_store);
         free(r);
     }
     while (c->free_reqs) {
         sock_req *r = c->free_reqs;
         c->free_reqs = r->next;
+        free(r->iov_store);
         free(r);
     }
     free(c);

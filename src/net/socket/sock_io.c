@@ -5,7 +5,10 @@
  * calls. Every socket carries every message: an 8-byte little-endian header
  * with the total size, then its part (possibly empty). The thread's last
  * access to a request is the decrement of parts_left, so a request whose
- * parts_left reads 0 belongs to the caller alone.
+ * parts_left reads 0 belongs to the caller alone. A message may be made of
+ * several pieces of memory (isendv/irecvv): a part then covers whatever
+ * pieces its byte range falls into, moved with sendmsg/recvmsg in windows of
+ * at most SOCK_IOV_WINDOW pieces.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include "util/log.h"
 
 #define SOCK_FREE_CACHE 64
+#define SOCK_IOV_WINDOW 256
 
 void sock_part_range(size_t size, int nsocks, int index, size_t *off, size_t *len)
 {
@@ -73,20 +77,60 @@ static int send_all(int fd, struct iovec *iov, int iovcnt)
 }
 
 /* 0, 1 at end of stream, or -1 with errno. */
-static int recv_all(int fd, void *buf, size_t len)
+static int recv_all(int fd, struct iovec *iov, int iovcnt)
 {
-    char *p = buf;
-    while (len) {
-        ssize_t r = recv(fd, p, len, MSG_WAITALL);
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = (size_t)iovcnt;
+    while (msg.msg_iovlen) {
+        ssize_t r = recvmsg(fd, &msg, MSG_WAITALL);
         if (r == 0) return 1;
         if (r < 0) {
             if (errno == EINTR) continue;
             return -1;
         }
-        p += r;
-        len -= (size_t)r;
+        size_t done = (size_t)r;
+        while (msg.msg_iovlen && done >= msg.msg_iov[0].iov_len) {
+            done -= msg.msg_iov[0].iov_len;
+            msg.msg_iov++;
+            msg.msg_iovlen--;
+        }
+        if (msg.msg_iovlen) {
+            msg.msg_iov[0].iov_base = (char *)msg.msg_iov[0].iov_base + done;
+            msg.msg_iov[0].iov_len -= done;
+        }
     }
     return 0;
+}
+
+/* Move bytes [off, off+len) of r's pieces (after `hdr`, when given) through
+ * fd, a window of pieces at a time. 0, 1 at end of stream, or -1 with errno. */
+static int move_range(int fd, int is_send, sock_req *r, size_t off, size_t len, struct iovec *hdr)
+{
+    struct iovec win[SOCK_IOV_WINDOW];
+    int n = 0;
+    if (hdr) win[n++] = *hdr;
+    size_t pos = 0;
+    for (int i = 0; i < r->niov && len; i++) {
+        size_t plen = r->iov[i].iov_len;
+        if (pos + plen <= off) {
+            pos += plen;
+            continue;
+        }
+        size_t skip = off > pos ? off - pos : 0, take = plen - skip < len ? plen - skip : len;
+        win[n++] = (struct iovec){(char *)r->iov[i].iov_base + skip, take};
+        pos += plen;
+        off += take;
+        len -= take;
+        if (n == SOCK_IOV_WINDOW) {
+            int rc = is_send ? send_all(fd, win, n) : recv_all(fd, win, n);
+            if (rc) return rc;
+            n = 0;
+        }
+    }
+    if (!n) return 0;
+    return is_send ? send_all(fd, win, n) : recv_all(fd, win, n);
 }
 
 static int do_send(sock_conn *k, sock_req *r)
@@ -97,8 +141,8 @@ static int do_send(sock_conn *k, sock_req *r)
     uint8_t hdr[8];
     uint64_t total = r->size;
     for (int i = 0; i < 8; i++) hdr[i] = (uint8_t)(total >> (8 * i));
-    struct iovec iov[2] = {{hdr, sizeof hdr}, {len ? r->data + off : NULL, len}};
-    if (send_all(k->fd, iov, len ? 2 : 1)) {
+    struct iovec h = {hdr, sizeof hdr};
+    if (move_range(k->fd, 1, r, off, len, &h)) {
         io_error(c, errno, 0);
         return -1;
     }
@@ -109,7 +153,8 @@ static int do_recv(sock_conn *k, sock_req *r)
 {
     sock_comm *c = k->comm;
     uint8_t hdr[8];
-    int rc = recv_all(k->fd, hdr, sizeof hdr);
+    struct iovec h = {hdr, sizeof hdr};
+    int rc = recv_all(k->fd, &h, 1);
     if (rc) {
         io_error(c, errno, rc == 1);
         return -1;
@@ -129,7 +174,7 @@ static int do_recv(sock_conn *k, sock_req *r)
     }
     size_t off, len;
     sock_part_range((size_t)total, c->nsocks, k->index, &off, &len);
-    rc = len ? recv_all(k->fd, r->data + off, len) : 0;
+    rc = len ? move_range(k->fd, 0, r, off, len, NULL) : 0;
     if (rc) {
         io_error(c, errno, rc == 1);
         return -1;
@@ -182,6 +227,8 @@ static sock_req *req_get(sock_comm *c)
     } else {
         r = malloc(sizeof *r + (size_t)c->nsocks * sizeof(sock_part));
         if (!r) return NULL;
+        r->iov_store = NULL;
+        r->iov_cap = 0;
     }
     r->comm = c;
     r->prev = NULL;
@@ -206,20 +253,15 @@ void sock_req_free(sock_req *r)
         c->free_reqs = r;
         c->nfree++;
     } else {
+        free(r->iov_store);
         free(r);
     }
 }
 
-static int post(sock_comm *c, int is_send, void *data, size_t size, void **request)
+/* Hand r (pieces set) to every socket's thread. */
+static int post(sock_comm *c, sock_req *r, int is_send, size_t size, void **request)
 {
-    *request = NULL;
-    if (size && !data) return tcpx_set_error(TCPX_ERR_INVALID, "NULL buffer for a %zu-byte message", size);
-    if (size > SIZE_MAX / 2) return tcpx_set_error(TCPX_ERR_INVALID, "message of %zu bytes is too large", size);
-    if (c->outstanding >= SOCK_MAX_REQUESTS) return TCPX_OK;
-    sock_req *r = req_get(c);
-    if (!r) return tcpx_set_error(TCPX_ERR_NOMEM, "request allocation failed");
     r->is_send = is_send;
-    r->data = data;
     r->size = size;
     atomic_init(&r->total, SIZE_MAX);
     atomic_init(&r->failed, 0);
@@ -249,13 +291,55 @@ static int post(sock_comm *c, int is_send, void *data, size_t size, void **reque
     return TCPX_OK;
 }
 
+static int post_one(sock_comm *c, int is_send, void *data, size_t size, void **request)
+{
+    *request = NULL;
+    if (size && !data) return tcpx_set_error(TCPX_ERR_INVALID, "NULL buffer for a %zu-byte message", size);
+    if (size > SIZE_MAX / 2) return tcpx_set_error(TCPX_ERR_INVALID, "message of %zu bytes is too large", size);
+    if (c->outstanding >= SOCK_MAX_REQUESTS) return TCPX_OK;
+    sock_req *r = req_get(c);
+    if (!r) return tcpx_set_error(TCPX_ERR_NOMEM, "request allocation failed");
+    r->one = (struct iovec){data, size};
+    r->iov = &r->one;
+    r->niov = 1;
+    return post(c, r, is_send, size, request);
+}
+
+static int post_vec(sock_comm *c, int is_send, const tcpx_net_iov *iov, int niov, void **request)
+{
+    *request = NULL;
+    if (niov < 1 || !iov) return tcpx_set_error(TCPX_ERR_INVALID, "vectored message of %d pieces", niov);
+    size_t size = 0;
+    for (int i = 0; i < niov; i++) {
+        if (iov[i].len && !iov[i].base) return tcpx_set_error(TCPX_ERR_INVALID, "NULL piece %d of a message", i);
+        if (iov[i].len > SIZE_MAX / 2 - size) return tcpx_set_error(TCPX_ERR_INVALID, "message too large");
+        size += iov[i].len;
+    }
+    if (c->outstanding >= SOCK_MAX_REQUESTS) return TCPX_OK;
+    sock_req *r = req_get(c);
+    if (!r) return tcpx_set_error(TCPX_ERR_NOMEM, "request allocation failed");
+    if (r->iov_cap < niov) {
+        struct iovec *v = realloc(r->iov_store, (size_t)niov * sizeof *v);
+        if (!v) {
+            sock_req_free(r);
+            return tcpx_set_error(TCPX_ERR_NOMEM, "request allocation failed");
+        }
+        r->iov_store = v;
+        r->iov_cap = niov;
+    }
+    for (int i = 0; i < niov; i++) r->iov_store[i] = (struct iovec){iov[i].base, iov[i].len};
+    r->iov = r->iov_store;
+    r->niov = niov;
+    return post(c, r, is_send, size, request);
+}
+
 int sock_isend(tcpx_net *n, void *comm, void *data, size_t size, int tag, void *mh, void **request)
 {
     sock_comm *c = comm;
     if (!request) return tcpx_set_error(TCPX_ERR_INVALID, "isend: NULL request pointer");
     *request = NULL;
     if (!c || !c->is_send) return tcpx_set_error(TCPX_ERR_INVALID, "isend on something that is not a send comm");
-    return post(c, 1, data, size, request);
+    return post_one(c, 1, data, size, request);
 }
 
 int sock_irecv(tcpx_net *n, void *comm, void *data, size_t size, int tag, void *mh, void **request)
@@ -264,7 +348,25 @@ int sock_irecv(tcpx_net *n, void *comm, void *data, size_t size, int tag, void *
     if (!request) return tcpx_set_error(TCPX_ERR_INVALID, "irecv: NULL request pointer");
     *request = NULL;
     if (!c || c->is_send) return tcpx_set_error(TCPX_ERR_INVALID, "irecv on something that is not a recv comm");
-    return post(c, 0, data, size, request);
+    return post_one(c, 0, data, size, request);
+}
+
+int sock_isendv(tcpx_net *n, void *comm, const tcpx_net_iov *iov, int niov, void **request)
+{
+    sock_comm *c = comm;
+    if (!request) return tcpx_set_error(TCPX_ERR_INVALID, "isendv: NULL request pointer");
+    *request = NULL;
+    if (!c || !c->is_send) return tcpx_set_error(TCPX_ERR_INVALID, "isendv on something that is not a send comm");
+    return post_vec(c, 1, iov, niov, request);
+}
+
+int sock_irecvv(tcpx_net *n, void *comm, const tcpx_net_iov *iov, int niov, void **request)
+{
+    sock_comm *c = comm;
+    if (!request) return tcpx_set_error(TCPX_ERR_INVALID, "irecvv: NULL request pointer");
+    *request = NULL;
+    if (!c || c->is_send) return tcpx_set_error(TCPX_ERR_INVALID, "irecvv on something that is not a recv comm");
+    return post_vec(c, 0, iov, niov, request);
 }
 
 int sock_test(tcpx_net *n, void *request, int *done, size_t *size)

@@ -129,6 +129,8 @@ int tcpx_net_socket_create(const tcpx_net_opts *opts, tcpx_net **out)
     b->dereg_mr = sock_dereg_mr;
     b->isend = sock_isend;
     b->irecv = sock_irecv;
+    b->isendv = sock_isendv;
+    b->irecvv = sock_irecvv;
     b->test = sock_test;
     b->irecv_consumed = sock_irecv_consumed;
     b->device_handle = sock_device_handle;
