@@ -131,7 +131,7 @@ static uint8_t *posted_buf(tcpx_chan *c, tcpx_chunk *ch)
 /* A finished receive over a device-unpack transport: gather it into the
  * buffer it was posted with, then out of the slot into the op's pieces,
  * all on the unpack stream, whose slot event retire waits for. */
-static tcpx_status finish_unpack(tcpx_chan *c, tcpx_chunk *ch)
+static tcpx_status finish_unpack(tcpx_session *s, tcpx_chan *c, tcpx_chunk *ch)
 {
     tcpx_status st = TCPX_OK;
     int queued = 0;
@@ -142,20 +142,31 @@ static tcpx_status finish_unpack(tcpx_chan *c, tcpx_chunk *ch)
                            &queued);
     }
     if (!st) st = urx_mark(c->urx, ch->uslot);
+    if (!st) st = tcpx_gpu_stream_notify(urx_stream(c->urx), s->wake, s); /* wake whoever waits for it */
     if (st) tcpx_set_error(st, "device unpack of a %zu-byte chunk: %s", ch->len, tcpx_last_error());
     return st;
 }
 
+/* GPU copies of ch's slot are queued: its event marks their end, and a host
+ * function after them wakes the session (a copy wakes nobody otherwise). */
+static tcpx_status mark_slot(tcpx_session *s, tcpx_stage *st, tcpx_chunk *ch)
+{
+    tcpx_status rc = tcpx_gpu_event_record(st->ev[ch->slot], st->stream);
+    if (!rc) rc = tcpx_gpu_stream_notify(st->stream, s->wake, s);
+    if (!rc) ch->gpu_wait = 1;
+    return rc;
+}
+
 /* A finished receive through a host slot: its pieces out of the slot (GPU
  * copies waited for at retire). */
-static tcpx_status finish_scatter(tcpx_chan *c, tcpx_chunk *ch)
+static tcpx_status finish_scatter(tcpx_session *s, tcpx_chan *c, tcpx_chunk *ch)
 {
     if (ch->op->drain) return TCPX_OK;
     tcpx_stage *st = c->stage;
     int queued = 0;
     tcpx_status rc = pack_copy(ch, 0, stage_slot(st, ch->slot), 0, st->stream, st->cp ? st->cp[ch->slot] : NULL,
                                &queued);
-    if (!rc && queued && !(rc = tcpx_gpu_event_record(st->ev[ch->slot], st->stream))) ch->gpu_wait = 1;
+    if (!rc && queued) rc = mark_slot(s, st, ch);
     return rc ? fail_gpu() : TCPX_OK;
 }
 
@@ -178,7 +189,7 @@ static tcpx_status test_posted(tcpx_session *s, tcpx_chan *c, int is_send)
         if (size != ch->len)
             return tcpx_set_error(TCPX_ERR_PROTOCOL, "data stream: chunk of %zu bytes where %zu were announced",
                                   size, ch->len);
-        tcpx_status st = c->urx ? finish_unpack(c, ch) : ch->slot >= 0 ? finish_scatter(c, ch) : TCPX_OK;
+        tcpx_status st = c->urx ? finish_unpack(s, c, ch) : ch->slot >= 0 ? finish_scatter(s, c, ch) : TCPX_OK;
         /* (vectored and in-place chunks are where they belong already) */
         if (st) return st;
     }
@@ -232,7 +243,7 @@ static tcpx_status stage_sends(tcpx_session *s, tcpx_chan *c)
             tcpx_stage *sg = c->stage;
             int queued = 0;
             st = pack_copy(ch, 1, stage_slot(sg, ch->slot), 0, sg->stream, sg->cp ? sg->cp[ch->slot] : NULL, &queued);
-            if (!st && queued && !(st = tcpx_gpu_event_record(sg->ev[ch->slot], sg->stream))) ch->gpu_wait = 1;
+            if (!st && queued) st = mark_slot(s, sg, ch);
             if (st) return fail_gpu();
         }
         c->staged++;

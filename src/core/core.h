@@ -333,7 +333,8 @@ typedef struct tcpx_session {
     pthread_t bg_thread;
     int bg_running;
     atomic_int bg_stop;
-    uint64_t last_progress_ns;     /* under mu */
+    _Atomic uint64_t last_app_ns;  /* an application thread's last progress round */
+    void (*wake)(void *s);         /* sess_wake, for callers that must not name progress.c */
 
     int listening;
     void *listen_comm[TCPX_MAX_CHANNELS + 1];

@@ -77,11 +77,17 @@ static void peer_round(tcpx_peer *p)
     if ((st = ctrl_flush(p))) peer_fail(p, st, "%s", tcpx_last_error());
 }
 
-void sess_progress_locked(tcpx_session *s)
+/* One round over everything: the connections being made, then every peer. */
+static void progress_round(tcpx_session *s)
 {
-    s->last_progress_ns = tcpx_now_ns();
     hs_progress(s, 0);
     for (tcpx_peer *p = s->peers; p; p = p->next) peer_round(p);
+}
+
+void sess_progress_locked(tcpx_session *s)
+{
+    atomic_store_explicit(&s->last_app_ns, tcpx_now_ns(), memory_order_relaxed);
+    progress_round(s);
 }
 
 /* Called by transport threads on every completion. */
@@ -113,10 +119,9 @@ void sess_nap_locked(tcpx_session *s, uint64_t seen, uint64_t deadline)
     pthread_mutex_lock(&s->mu);
 }
 
-void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
+/* Sleep until the wake counter moves past `seen` or `until`. */
+static void wait_until(tcpx_session *s, uint64_t seen, uint64_t until)
 {
-    uint64_t cap = tcpx_now_ns() + (s->notify_supported ? 5000000ull : 50000ull);
-    uint64_t until = deadline < cap ? deadline : cap;
     /* wake_cv runs on CLOCK_MONOTONIC (set at session creation). */
     struct timespec abs = {.tv_sec = (time_t)(until / 1000000000ull), .tv_nsec = (long)(until % 1000000000ull)};
     int wait_ns = until > tcpx_now_ns();
@@ -127,23 +132,40 @@ void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
     pthread_mutex_unlock(&s->wake_mu);
 }
 
+void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
+{
+    uint64_t cap = tcpx_now_ns() + (s->notify_supported ? 5000000ull : 50000ull);
+    wait_until(s, seen, deadline < cap ? deadline : cap);
+}
+
 #define BG_IDLE_NS 1000000ull
 
-/* The background thread steps in only when no caller has progressed the
- * session for BG_IDLE_NS; it never waits for the session lock, and sleeps
- * rather than waiting on the wake condition so that busy transfers do not
- * wake it. */
+/* The background thread serves the session while no application thread
+ * does: once no caller has progressed it for BG_IDLE_NS, it sleeps on the
+ * wake condition (transport completions, GPU copies finishing) and runs a
+ * round at each wake, so a passive target answers at once; at least every
+ * BG_IDLE_NS for work that notifies nobody (accepts, deadlines, transports
+ * that do not notify). While callers progress the session it only naps
+ * until they might have stopped, and it never waits for the session lock. */
 static void *bg_main(void *arg)
 {
     tcpx_session *s = arg;
-    const struct timespec nap = {0, (long)BG_IDLE_NS};
     sess_own_thread_gpu(s);
     while (!atomic_load(&s->bg_stop)) {
-        nanosleep(&nap, NULL);
+        uint64_t now = tcpx_now_ns();
+        uint64_t app = atomic_load_explicit(&s->last_app_ns, memory_order_relaxed);
+        if (now - app < BG_IDLE_NS) {
+            uint64_t left = BG_IDLE_NS - (now - app);
+            struct timespec nap = {0, (long)left};
+            nanosleep(&nap, NULL);
+            continue;
+        }
+        uint64_t seen = sess_wake_seq(s);
         if (pthread_mutex_trylock(&s->mu) == 0) {
-            if (tcpx_now_ns() - s->last_progress_ns >= BG_IDLE_NS) sess_progress_locked(s);
+            progress_round(s);
             pthread_mutex_unlock(&s->mu);
         }
+        wait_until(s, seen, tcpx_now_ns() + BG_IDLE_NS);
     }
     return NULL;
 }

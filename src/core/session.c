@@ -54,6 +54,7 @@ tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
     pthread_cond_init(&s->wake_cv, &ca);
     pthread_condattr_destroy(&ca);
     s->token = tcpx_random_u64();
+    s->wake = sess_wake;
     s->next_mem_id = 1;
     s->next_op_id = 1;
     if (s->cfg.gpu_id >= 0) st = tcpx_gpu_open(s->cfg.gpu_id, &s->gpu);

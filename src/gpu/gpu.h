@@ -110,6 +110,9 @@ int tcpx_gpu_stream_device(const tcpx_gpu_stream *s);
 void *tcpx_gpu_stream_native(const tcpx_gpu_stream *s);
 /* Block until this stream's work is done (this stream only). */
 tcpx_status tcpx_gpu_stream_sync(tcpx_gpu_stream *s);
+/* Queue fn(arg) to run on a CUDA thread once the work queued so far on s is
+ * done (cudaLaunchHostFunc): a wake-up, never a CUDA call. */
+tcpx_status tcpx_gpu_stream_notify(tcpx_gpu_stream *s, void (*fn)(void *), void *arg);
 
 /* ----------------------------------------------------------------- events */
 

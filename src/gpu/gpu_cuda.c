@@ -420,6 +420,13 @@ int tcpx_gpu_stream_device(const tcpx_gpu_stream *s) { return s->device; }
 
 void *tcpx_gpu_stream_native(const tcpx_gpu_stream *s) { return (void *)s->stream; }
 
+tcpx_status tcpx_gpu_stream_notify(tcpx_gpu_stream *s, void (*fn)(void *), void *arg)
+{
+    tcpx_status st = TCPX_OK;
+    ON_DEVICE(s->device, CK("cudaLaunchHostFunc", cudaLaunchHostFunc(s->stream, fn, arg)));
+    return st;
+}
+
 tcpx_status tcpx_gpu_stream_sync(tcpx_gpu_stream *s)
 {
     tcpx_status st = TCPX_OK;

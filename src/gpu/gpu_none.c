@@ -178,3 +178,5 @@ void tcpx_gpu_copier_reset(tcpx_gpu_copier *c) {}
 tcpx_status tcpx_gpu_copier_add(tcpx_gpu_copier *c, void *dst, const void *src, size_t n) { return no_cuda(); }
 
 tcpx_status tcpx_gpu_copier_run(tcpx_gpu_copier *c, tcpx_gpu_stream *s) { return no_cuda(); }
+
+tcpx_status tcpx_gpu_stream_notify(tcpx_gpu_stream *s, void (*fn)(void *), void *arg) { return no_cuda(); }
