@@ -326,7 +326,7 @@ typedef struct tcpx_session {
     /* wake-up for waiters: bumped by the transport's threads */
     pthread_mutex_t wake_mu;
     pthread_cond_t wake_cv;
-    uint64_t wake_seq;
+    _Atomic uint64_t wake_seq;     /* changed under wake_mu; read without it */
     int notify_supported;
 
     /* background progress (cfg.progress_thread) */

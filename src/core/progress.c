@@ -2,6 +2,7 @@
  * dispatch table, data comms, retired chunks credited), waking and waiting,
  * and the background thread. */
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -100,13 +101,7 @@ void sess_wake(void *arg)
     pthread_mutex_unlock(&s->wake_mu);
 }
 
-uint64_t sess_wake_seq(tcpx_session *s)
-{
-    pthread_mutex_lock(&s->wake_mu);
-    uint64_t v = s->wake_seq;
-    pthread_mutex_unlock(&s->wake_mu);
-    return v;
-}
+uint64_t sess_wake_seq(tcpx_session *s) { return atomic_load_explicit(&s->wake_seq, memory_order_acquire); }
 
 /* Sleep until the wake counter moves past `seen` or the deadline. Transports
  * that never notify are polled: the nap is then short. Also bounded by a few
@@ -139,17 +134,22 @@ void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
 }
 
 #define BG_IDLE_NS 1000000ull
+#define BG_SPIN_NS 30000ull
 
 /* The background thread serves the session while no application thread
- * does: once no caller has progressed it for BG_IDLE_NS, it sleeps on the
+ * does: once no caller has progressed it for BG_IDLE_NS, it waits on the
  * wake condition (transport completions, GPU copies finishing) and runs a
  * round at each wake, so a passive target answers at once; at least every
  * BG_IDLE_NS for work that notifies nobody (accepts, deadlines, transports
- * that do not notify). While callers progress the session it only naps
+ * that do not notify). While traffic flows (the last wait ended by a wake)
+ * it first watches the wake counter for BG_SPIN_NS, which saves the
+ * sleep-and-wake delay of a request answered at once (a READ); an idle
+ * session does not spin. While callers progress the session it only naps
  * until they might have stopped, and it never waits for the session lock. */
 static void *bg_main(void *arg)
 {
     tcpx_session *s = arg;
+    int busy = 0;
     sess_own_thread_gpu(s);
     while (!atomic_load(&s->bg_stop)) {
         uint64_t now = tcpx_now_ns();
@@ -158,6 +158,7 @@ static void *bg_main(void *arg)
             uint64_t left = BG_IDLE_NS - (now - app);
             struct timespec nap = {0, (long)left};
             nanosleep(&nap, NULL);
+            busy = 0;
             continue;
         }
         uint64_t seen = sess_wake_seq(s);
@@ -165,7 +166,13 @@ static void *bg_main(void *arg)
             progress_round(s);
             pthread_mutex_unlock(&s->mu);
         }
+        if (busy) {
+            uint64_t end = tcpx_now_ns() + BG_SPIN_NS;
+            while (sess_wake_seq(s) == seen && tcpx_now_ns() < end) sched_yield();
+            if (sess_wake_seq(s) != seen) continue;
+        }
         wait_until(s, seen, tcpx_now_ns() + BG_IDLE_NS);
+        busy = sess_wake_seq(s) != seen;
     }
     return NULL;
 }

@@ -161,7 +161,9 @@ typedef struct tcpx_gpu_copier tcpx_gpu_copier;
  * split into entries of at most TCPX_GPU_COPY_ENTRY_MAX bytes, so a list of
  * `cap` entries holds at least cap - total/TCPX_GPU_COPY_ENTRY_MAX copies.
  * The entries live in pinned host memory that the kernel reads. */
+#ifndef TCPX_GPU_COPY_ENTRY_MAX
 #define TCPX_GPU_COPY_ENTRY_MAX (64u * 1024u)
+#endif
 tcpx_status tcpx_gpu_copier_create(tcpx_gpu *g, unsigned cap, tcpx_gpu_copier **out);
 void tcpx_gpu_copier_destroy(tcpx_gpu_copier *c);   /* NULL is ignored */
 void tcpx_gpu_copier_reset(tcpx_gpu_copier *c);     /* empty the list */
