@@ -138,7 +138,7 @@ static tcpx_status finish_unpack(tcpx_session *s, tcpx_chan *c, tcpx_chunk *ch)
     if (!ch->op->drain) {
         st = urx_unpack(c->urx, ch->uslot, posted_buf(c, ch), ch->len);
         if (!st && !ch->direct)
-            st = pack_copy(ch, 0, stage_slot(c->stage, ch->slot), 1, urx_stream(c->urx), c->stage->cp[ch->slot],
+            st = pack_copy(ch, 0, stage_slot(c->stage, ch->slot), 1, NULL, urx_stream(c->urx), c->stage->cp[ch->slot],
                            &queued);
     }
     if (!st) st = urx_mark(c->urx, ch->uslot);
@@ -164,8 +164,8 @@ static tcpx_status finish_scatter(tcpx_session *s, tcpx_chan *c, tcpx_chunk *ch)
     if (ch->op->drain) return TCPX_OK;
     tcpx_stage *st = c->stage;
     int queued = 0;
-    tcpx_status rc = pack_copy(ch, 0, stage_slot(st, ch->slot), 0, st->stream, st->cp ? st->cp[ch->slot] : NULL,
-                               &queued);
+    tcpx_status rc = pack_copy(ch, 0, stage_slot(st, ch->slot), 0, st->cp ? stage_mirror(s, st, ch->slot) : NULL,
+                               st->stream, st->cp ? st->cp[ch->slot] : NULL, &queued);
     if (!rc && queued) rc = mark_slot(s, st, ch);
     return rc ? fail_gpu() : TCPX_OK;
 }
@@ -242,7 +242,8 @@ static tcpx_status stage_sends(tcpx_session *s, tcpx_chan *c)
             }
             tcpx_stage *sg = c->stage;
             int queued = 0;
-            st = pack_copy(ch, 1, stage_slot(sg, ch->slot), 0, sg->stream, sg->cp ? sg->cp[ch->slot] : NULL, &queued);
+            st = pack_copy(ch, 1, stage_slot(sg, ch->slot), 0, sg->cp ? stage_mirror(s, sg, ch->slot) : NULL,
+                           sg->stream, sg->cp ? sg->cp[ch->slot] : NULL, &queued);
             if (!st && queued) st = mark_slot(s, sg, ch);
             if (st) return fail_gpu();
         }

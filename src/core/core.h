@@ -176,6 +176,7 @@ typedef struct tcpx_stage {
     struct tcpx_gpu_copier **cp;             /* GPU session: one copy list per slot */
     uint8_t *arena;                /* nslots * slot_bytes */
     void *arena_raw;               /* device: the allocation holding the page-aligned arena */
+    uint8_t *mirror;               /* host slots in a GPU session: device memory as large, made at first use */
     int on_device;
     void *mh;                      /* arena registered on the comm */
     size_t slot_bytes;
@@ -328,6 +329,7 @@ typedef struct tcpx_session {
     pthread_cond_t wake_cv;
     _Atomic uint64_t wake_seq;     /* changed under wake_mu; read without it */
     int notify_supported;
+    uint64_t spin_ns;              /* waits watch the wake counter this long before sleeping (0: 2-core machines) */
 
     /* background progress (cfg.progress_thread) */
     pthread_t bg_thread;
@@ -453,8 +455,9 @@ uint8_t *pack_contiguous(const tcpx_op *op, size_t seg, size_t seg_off, size_t l
 int pack_iov(const tcpx_chunk *ch, tcpx_net_iov *iov, int cap);
 /* Gather (1) the chunk's pieces into slot, or scatter (0) the slot into
  * them. Host pieces next to a host slot are copied at once; the rest is
- * queued on stream (*queued = 1: record an event and wait for it). */
-tcpx_status pack_copy(const tcpx_chunk *ch, int gather, uint8_t *slot, int slot_on_device,
+ * queued on stream (*queued = 1: record an event and wait for it). mirror:
+ * device memory of the slot's size (or NULL) for chunks of many GPU pieces. */
+tcpx_status pack_copy(const tcpx_chunk *ch, int gather, uint8_t *slot, int slot_on_device, uint8_t *mirror,
                       struct tcpx_gpu_stream *stream, struct tcpx_gpu_copier *cp, int *queued);
 
 /* staging.c */
@@ -465,6 +468,10 @@ void stage_destroy(tcpx_session *s, void *comm, tcpx_stage *st);
 int stage_acquire(tcpx_stage *st);
 void stage_release(tcpx_stage *st);
 static inline uint8_t *stage_slot(tcpx_stage *st, int slot) { return st->arena + (size_t)slot * st->slot_bytes; }
+/* The device mirror of a host slot (allocated at first use), or NULL when
+ * there is none (no GPU, device slots, out of memory: pack_copy then copies
+ * without it). */
+uint8_t *stage_mirror(tcpx_session *s, tcpx_stage *st, int slot);
 tcpx_status op_copy(tcpx_session *s, const tcpx_op *op, void *dst, const void *src, size_t n);
 
 /* op.c */

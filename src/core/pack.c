@@ -7,7 +7,9 @@
  * copied at once (memcpy). Pieces the GPU must copy (GPU memory, or host
  * memory next to a device slot) are queued on the given stream: one or two
  * as plain async copies (the copy engines do long runs best), more as one
- * copy-list kernel launch, never one synchronous copy per block.
+ * copy-list kernel launch, never one synchronous copy per block. Many GPU
+ * pieces next to a host slot meet in the slot's device mirror, so that only
+ * copy engines cross PCIe.
  */
 #include <string.h>
 
@@ -70,7 +72,42 @@ typedef struct gpu_piece {
     size_t n;
 } gpu_piece;
 
-tcpx_status pack_copy(const tcpx_chunk *ch, int gather, uint8_t *slot, int slot_on_device,
+/* Every piece of the chunk is GPU memory, and there are more than two. */
+static int many_gpu_pieces(const tcpx_chunk *ch)
+{
+    const tcpx_op *op = ch->op;
+    size_t seg = ch->seg, o = ch->seg_off, n = 0;
+    for (size_t left = ch->len; left; seg++, o = 0, n++) {
+        const tcpx_seg *g = &op->segs[seg];
+        if (g->r->kind != TCPX_MEM_CUDA) return 0;
+        left -= g->len - o < left ? g->len - o : left;
+    }
+    return n > 2;
+}
+
+/* GPU pieces and a host slot with a device mirror: the pieces meet in the
+ * mirror (one kernel, device memory only) and cross PCIe as one copy of
+ * the whole chunk on a copy engine, as a single message does. */
+static tcpx_status copy_via_mirror(const tcpx_chunk *ch, int gather, uint8_t *slot, uint8_t *mirror,
+                                   struct tcpx_gpu_stream *stream, struct tcpx_gpu_copier *cp)
+{
+    const tcpx_op *op = ch->op;
+    size_t seg = ch->seg, o = ch->seg_off, pos = 0;
+    tcpx_gpu_copier_reset(cp);
+    tcpx_status st = gather ? TCPX_OK : tcpx_gpu_memcpy_async(stream, mirror, slot, ch->len);
+    for (size_t left = ch->len; left && !st; seg++, o = 0) {
+        const tcpx_seg *g = &op->segs[seg];
+        size_t n = g->len - o < left ? g->len - o : left;
+        st = gather ? tcpx_gpu_copier_add(cp, mirror + pos, g->ptr + o, n) : tcpx_gpu_copier_add(cp, g->ptr + o, mirror + pos, n);
+        pos += n;
+        left -= n;
+    }
+    if (!st) st = tcpx_gpu_copier_run(cp, stream);
+    if (!st && gather) st = tcpx_gpu_memcpy_async(stream, slot, mirror, ch->len);
+    return st;
+}
+
+tcpx_status pack_copy(const tcpx_chunk *ch, int gather, uint8_t *slot, int slot_on_device, uint8_t *mirror,
                       struct tcpx_gpu_stream *stream, struct tcpx_gpu_copier *cp, int *queued)
 {
     const tcpx_op *op = ch->op;
@@ -79,6 +116,13 @@ tcpx_status pack_copy(const tcpx_chunk *ch, int gather, uint8_t *slot, int slot_
     unsigned ngpu = 0;
     tcpx_status st = TCPX_OK;
     *queued = 0;
+    if (mirror && cp && !slot_on_device && many_gpu_pieces(ch)) {
+        *queued = 1;
+        st = copy_via_mirror(ch, gather, slot, mirror, stream, cp);
+        if (st) return tcpx_set_error(st, "%s of a %zu-byte chunk: %s", gather ? "gather" : "scatter", ch->len,
+                                      tcpx_last_error());
+        return TCPX_OK;
+    }
     if (cp) tcpx_gpu_copier_reset(cp);
     while (left && !st) {
         const tcpx_seg *g = &op->segs[seg];

@@ -114,9 +114,17 @@ void sess_nap_locked(tcpx_session *s, uint64_t seen, uint64_t deadline)
     pthread_mutex_lock(&s->mu);
 }
 
-/* Sleep until the wake counter moves past `seen` or `until`. */
-static void wait_until(tcpx_session *s, uint64_t seen, uint64_t until)
+/* Sleep until the wake counter moves past `seen` or `until`; first watch
+ * the counter for spin_ns (an answer that comes at once then costs no
+ * sleep-and-wake delay). */
+static void wait_until(tcpx_session *s, uint64_t seen, uint64_t until, uint64_t spin_ns)
 {
+    if (spin_ns) {
+        uint64_t end = tcpx_now_ns() + spin_ns;
+        if (end > until) end = until;
+        while (sess_wake_seq(s) == seen && tcpx_now_ns() < end) sched_yield();
+        if (sess_wake_seq(s) != seen) return;
+    }
     /* wake_cv runs on CLOCK_MONOTONIC (set at session creation). */
     struct timespec abs = {.tv_sec = (time_t)(until / 1000000000ull), .tv_nsec = (long)(until % 1000000000ull)};
     int wait_ns = until > tcpx_now_ns();
@@ -130,11 +138,10 @@ static void wait_until(tcpx_session *s, uint64_t seen, uint64_t until)
 void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
 {
     uint64_t cap = tcpx_now_ns() + (s->notify_supported ? 5000000ull : 50000ull);
-    wait_until(s, seen, deadline < cap ? deadline : cap);
+    wait_until(s, seen, deadline < cap ? deadline : cap, s->spin_ns);
 }
 
 #define BG_IDLE_NS 1000000ull
-#define BG_SPIN_NS 30000ull
 
 /* The background thread serves the session while no application thread
  * does: once no caller has progressed it for BG_IDLE_NS, it waits on the
@@ -142,7 +149,7 @@ void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
  * round at each wake, so a passive target answers at once; at least every
  * BG_IDLE_NS for work that notifies nobody (accepts, deadlines, transports
  * that do not notify). While traffic flows (the last wait ended by a wake)
- * it first watches the wake counter for BG_SPIN_NS, which saves the
+ * it first watches the wake counter (wait_until's spin), which saves the
  * sleep-and-wake delay of a request answered at once (a READ); an idle
  * session does not spin. While callers progress the session it only naps
  * until they might have stopped, and it never waits for the session lock. */
@@ -166,12 +173,8 @@ static void *bg_main(void *arg)
             progress_round(s);
             pthread_mutex_unlock(&s->mu);
         }
-        if (busy) {
-            uint64_t end = tcpx_now_ns() + BG_SPIN_NS;
-            while (sess_wake_seq(s) == seen && tcpx_now_ns() < end) sched_yield();
-            if (sess_wake_seq(s) != seen) continue;
-        }
-        wait_until(s, seen, tcpx_now_ns() + BG_IDLE_NS);
+        /* spin only while traffic flows: an idle session sleeps outright */
+        wait_until(s, seen, tcpx_now_ns() + BG_IDLE_NS, busy ? s->spin_ns : 0);
         busy = sess_wake_seq(s) != seen;
     }
     return NULL;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "gpu/gpu.h"
@@ -55,6 +56,9 @@ tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
     pthread_condattr_destroy(&ca);
     s->token = tcpx_random_u64();
     s->wake = sess_wake;
+    /* Spinning pays where cores are to spare; on two it takes the I/O
+     * threads' core. */
+    s->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) >= 4 ? 20000 : 0;
     s->next_mem_id = 1;
     s->next_op_id = 1;
     if (s->cfg.gpu_id >= 0) st = tcpx_gpu_open(s->cfg.gpu_id, &s->gpu);

@@ -10,6 +10,7 @@
 #include "core/core.h"
 #include "gpu/gpu.h"
 #include "util/error.h"
+#include "util/log.h"
 
 int stage_direct_ok(const tcpx_session *s, tcpx_mem_kind kind, int is_send)
 {
@@ -27,6 +28,7 @@ void stage_destroy(tcpx_session *s, void *comm, tcpx_stage *st)
     for (int i = 0; st->cp && i < st->nslots; i++) tcpx_gpu_copier_destroy(st->cp[i]);
     free(st->ev);
     free(st->cp);
+    tcpx_gpu_free(s->gpu, st->mirror);
     if (st->on_device) tcpx_gpu_free(s->gpu, st->arena_raw);
     else if (s->gpu) tcpx_gpu_host_free(s->gpu, st->arena);
     else free(st->arena);
@@ -77,6 +79,17 @@ tcpx_status stage_create(tcpx_session *s, void *comm, int is_send, tcpx_stage **
     }
     *out = st;
     return TCPX_OK;
+}
+
+uint8_t *stage_mirror(tcpx_session *s, tcpx_stage *st, int slot)
+{
+    if (!s->gpu || st->on_device) return NULL;
+    if (!st->mirror && tcpx_gpu_malloc(s->gpu, (size_t)st->nslots * st->slot_bytes, (void **)&st->mirror)) {
+        TCPX_WARN("session %s: no device memory for staging mirrors (%s); packed GPU chunks cross PCIe by kernel",
+                  s->cfg.name, tcpx_last_error());
+        return NULL;
+    }
+    return st->mirror + (size_t)slot * st->slot_bytes;
 }
 
 int stage_acquire(tcpx_stage *st)

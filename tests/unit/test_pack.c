@@ -136,7 +136,7 @@ static void test_copy(void)
             ch.len = pack_cut(&op, &seg, &off, chunk);
             memset(slot, 0xEE, ch.len + 16);
             int queued = -1;
-            CHECK(pack_copy(&ch, 1, slot, 0, NULL, NULL, &queued) == TCPX_OK && queued == 0, "gather");
+            CHECK(pack_copy(&ch, 1, slot, 0, NULL, NULL, NULL, &queued) == TCPX_OK && queued == 0, "gather");
             /* The slot holds the stream bytes [pos, pos+len), in order. */
             size_t k = 0, s2 = ch.seg, o2 = ch.seg_off;
             for (size_t left = ch.len; left; s2++, o2 = 0) {
@@ -148,7 +148,7 @@ static void test_copy(void)
             CHECK(slot[ch.len] == 0xEE, "gather wrote past the chunk");
             /* Scatter a changed slot back: exactly the pieces change. */
             for (size_t i = 0; i < ch.len; i++) slot[i] ^= 0x5A;
-            CHECK(pack_copy(&ch, 0, slot, 0, NULL, NULL, &queued) == TCPX_OK && queued == 0, "scatter");
+            CHECK(pack_copy(&ch, 0, slot, 0, NULL, NULL, NULL, &queued) == TCPX_OK && queued == 0, "scatter");
             pos += ch.len;
         }
         /* Every piece byte flipped once, everything else untouched. */
