@@ -329,7 +329,8 @@ typedef struct tcpx_session {
     pthread_cond_t wake_cv;
     _Atomic uint64_t wake_seq;     /* changed under wake_mu; read without it */
     int notify_supported;
-    uint64_t spin_ns;              /* waits watch the wake counter this long before sleeping (0: 2-core machines) */
+    uint64_t spin_ns;              /* the progress thread watches the wake counter this long before
+                                      sleeping while traffic flows (0: machines of fewer than 4 cores) */
 
     /* background progress (cfg.progress_thread) */
     pthread_t bg_thread;

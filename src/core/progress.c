@@ -138,7 +138,7 @@ static void wait_until(tcpx_session *s, uint64_t seen, uint64_t until, uint64_t 
 void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
 {
     uint64_t cap = tcpx_now_ns() + (s->notify_supported ? 5000000ull : 50000ull);
-    wait_until(s, seen, deadline < cap ? deadline : cap, s->spin_ns);
+    wait_until(s, seen, deadline < cap ? deadline : cap, 0);
 }
 
 #define BG_IDLE_NS 1000000ull
