@@ -18,6 +18,10 @@
  *   4. release of in-flight transfers: a 48 MiB WRITE released at once has
  *      every byte at B when release returns; a 48 MiB READ released at once
  *      never touches A's memory after release returns.
+ *   5. the inbox bound: B polls nothing while A sends 65536 notifications;
+ *      a WRITE with a notification is then refused (TCPX_ERR_NOMEM, saying
+ *      the inbox is full) and its notification never delivered; B takes all
+ *      65536 in order, and the next WRITE with a notification works.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -218,6 +222,55 @@ static void part_release(tcpx_session *s, hx_region *loc, const tcpx_memdesc *r)
     HX_OK(tcpx_session_peer_status(s, "B"));
 }
 
+#define INBOX 65536
+
+static void part_inbox_a(tcpx_session *s, hx_region *loc, const tcpx_memdesc *r)
+{
+    for (uint32_t i = 0; i < INBOX; i++) HX_OK(tcpx_notify_send(s, "B", &i, sizeof i));
+    hx_send_str(fds[0], "sent");
+    hx_expect_str(fds[0], "none polled", T_WAIT);
+    /* B's inbox is full: wait for its last ACKs, then a write's notification is refused. */
+    hx_progress_for(s, 300);
+    hx_fill(loc->ptr, 1000, 0x1B0, 0);
+    uint32_t note = 0xFFFFFFFF;
+    tcpx_notif_msg nm = {&note, sizeof note};
+    tcpx_block b = {loc->id, 0, r, 0, 1000};
+    tcpx_xfer *x;
+    HX_OK(tcpx_xfer_create(s, "B", &x));
+    HX_OK(tcpx_xfer_post_write_list(x, 1, &b, &nm));
+    tcpx_status st = hx_wait_timed(x, T_WAIT, NULL);
+    HX_CHECK(st == TCPX_ERR_NOMEM && strstr(tcpx_last_error(), "inbox"), "write into a full inbox: %s: %s",
+             tcpx_strerror(st), tcpx_last_error());
+    tcpx_xfer_release(x);
+    HX_OK(tcpx_session_peer_status(s, "B"));
+    hx_send_str(fds[0], "refused");
+    hx_expect_str(fds[0], "drained", T_WAIT);
+    HX_OK(tcpx_xfer_create(s, "B", &x));
+    HX_OK(tcpx_xfer_post_write_list(x, 1, &b, &nm));
+    HX_WAIT_OK(x, T_WAIT, "write with a notification once the inbox drained");
+    tcpx_xfer_release(x);
+    hx_expect_str(fds[0], "got it", T_WAIT);
+}
+
+static void part_inbox_b(tcpx_session *s)
+{
+    hx_expect_str(fds[1], "sent", T_WAIT);
+    hx_send_str(fds[1], "none polled");
+    hx_expect_str(fds[1], "refused", T_WAIT);
+    char from[TCPX_NAME_MAX];
+    uint32_t v;
+    size_t len;
+    for (uint32_t i = 0; i < INBOX; i++) {
+        tcpx_status st = tcpx_notify_poll(s, from, sizeof from, &v, sizeof v, &len);
+        HX_CHECK(st == TCPX_OK && len == sizeof v && v == i, "inbox notification %u: %s, %zu bytes, value %u", i,
+                 tcpx_strerror(st), len, v);
+    }
+    hx_no_notif(s); /* the refused write's notification is not there */
+    hx_send_str(fds[1], "drained");
+    HX_CHECK(hx_wait_notif(s, "A", &v, sizeof v, T_WAIT) == sizeof v && v == 0xFFFFFFFF, "the next notification");
+    hx_send_str(fds[1], "got it");
+}
+
 static int proc_a(void *arg)
 {
     (void)arg;
@@ -238,6 +291,8 @@ static int proc_a(void *arg)
     hx_recv_memdesc(fds[0], &r);
     part_release(s, &loc, &r);
     hx_log("release in flight: OK");
+    part_inbox_a(s, &loc, &r);
+    hx_log("inbox bound: OK");
     hx_send_str(fds[0], "bye");
     hx_region_fini(s, &loc);
     tcpx_session_destroy(s);
@@ -282,6 +337,7 @@ static int proc_b(void *arg)
     HX_OK(tcpx_session_progress(s));
     HX_CHECK_PATTERN("target: released WRITE", r.ptr, 48u * MiB, hx_mix(hx_seed, 0x1E1), 0);
     hx_send_str(fds[1], "write checked");
+    part_inbox_b(s);
     hx_expect_str(fds[1], "bye", T_WAIT);
     hx_region_fini(s, &m);
     hx_region_fini(s, &r);
