@@ -30,6 +30,17 @@ static int valid_name(const char *name)
     return name && name[0] && strlen(name) < TCPX_NAME_MAX;
 }
 
+/* A new IDLE peer `label` with the connection info ci, or NULL. */
+static tcpx_peer *peer_with_info(tcpx_session *s, const char *label, const tcpx_conninfo *ci)
+{
+    tcpx_peer *p = peer_new(s, label);
+    if (p) {
+        p->remote = *ci;
+        p->has_remote = 1;
+    }
+    return p;
+}
+
 /* Another peer connected (or connecting) to the session of `token`. */
 static tcpx_peer *other_with_token(tcpx_session *s, const tcpx_peer *p, uint64_t token)
 {
@@ -59,13 +70,7 @@ tcpx_status tcpx_session_load_remote(tcpx_session *s, const char *peer, const vo
         /* else: the same session again, nothing to do */
     } else {
         if (p) peer_unlink(s, p); /* a failed or closed earlier connection */
-        p = peer_new(s, peer);
-        if (!p) {
-            st = tcpx_set_error(TCPX_ERR_NOMEM, "peer allocation failed");
-        } else {
-            p->remote = ci;
-            p->has_remote = 1;
-        }
+        if (!peer_with_info(s, peer, &ci)) st = tcpx_set_error(TCPX_ERR_NOMEM, "peer allocation failed");
     }
     sess_unlock(s);
     return st;
@@ -112,13 +117,7 @@ tcpx_status tcpx_session_connect(tcpx_session *s, const char *peer)
         /* Connect again with the same info. */
         tcpx_conninfo ci = p->remote;
         peer_unlink(s, p);
-        p = peer_new(s, peer);
-        if (!p) {
-            st = tcpx_set_error(TCPX_ERR_NOMEM, "peer allocation failed");
-        } else {
-            p->remote = ci;
-            p->has_remote = 1;
-        }
+        if (!(p = peer_with_info(s, peer, &ci))) st = tcpx_set_error(TCPX_ERR_NOMEM, "peer allocation failed");
     }
     if (st) {
         sess_unlock(s);

@@ -427,6 +427,8 @@ void ctrl_close(tcpx_peer *p);              /* comms closed, buffers freed */
  * also kept in p->ctrl_err for the engine. */
 tcpx_status ctrl_send(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status ctrl_flush(tcpx_peer *p);       /* retire sent frames, frame and send queued messages */
+/* NACK{id, st} with the sentence text. */
+tcpx_status ctrl_send_nack(tcpx_peer *p, uint64_t id, tcpx_status st, const char *text);
 /* The next received message, TCPX_IN_PROGRESS when none is in, or an error.
  * m->payload stays valid until the next call. */
 tcpx_status ctrl_next(tcpx_peer *p, tcpx_msg *m);

@@ -112,6 +112,16 @@ tcpx_status ctrl_send(tcpx_peer *p, const tcpx_msg *m)
     return TCPX_OK;
 }
 
+tcpx_status ctrl_send_nack(tcpx_peer *p, uint64_t id, tcpx_status st, const char *text)
+{
+    tcpx_msg m = {.type = TCPX_MSG_NACK};
+    m.u.nack.id = id;
+    m.u.nack.status = st;
+    m.payload = (const uint8_t *)text;
+    m.payload_len = (uint32_t)strlen(text);
+    return ctrl_send(p, &m);
+}
+
 tcpx_status ctrl_flush(tcpx_peer *p)
 {
     tcpx_net *n = p->s->net;

@@ -97,12 +97,7 @@ static void refuse(tcpx_peer *p, uint64_t id)
     snprintf(text, sizeof text, "the notification inbox of session %s is full (%zu notifications, %zu bytes not polled)",
              p->s->cfg.name, p->s->inbox_count, p->s->inbox_bytes);
     TCPX_WARN("peer %s: %s", p->name, text);
-    tcpx_msg m = {.type = TCPX_MSG_NACK};
-    m.u.nack.id = id;
-    m.u.nack.status = TCPX_ERR_NOMEM;
-    m.payload = (const uint8_t *)text;
-    m.payload_len = (uint32_t)strlen(text);
-    ctrl_send(p, &m);
+    ctrl_send_nack(p, id, TCPX_ERR_NOMEM, text);
 }
 
 tcpx_status notify_on_notif(tcpx_peer *p, const tcpx_msg *m)

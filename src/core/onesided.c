@@ -24,16 +24,6 @@
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
-static void send_nack(tcpx_peer *p, uint64_t id, tcpx_status st, const char *text)
-{
-    tcpx_msg m = {.type = TCPX_MSG_NACK};
-    m.u.nack.id = id;
-    m.u.nack.status = st;
-    m.payload = (const uint8_t *)text;
-    m.payload_len = (uint32_t)strlen(text);
-    ctrl_send(p, &m);
-}
-
 /* ------------------------------------------------------------ initiator */
 
 static void write_settle(tcpx_op *op)
@@ -334,7 +324,7 @@ static tcpx_status serve_write(tcpx_peer *p, uint16_t last_flags)
     if (st) return st;
     if (op->drain) {
         TCPX_INFO("peer %s: refused write %llu: %s", p->name, (unsigned long long)op->remote_id, why);
-        send_nack(p, op->remote_id, TCPX_ERR_ACCESS, why);
+        ctrl_send_nack(p, op->remote_id, TCPX_ERR_ACCESS, why);
     }
     if (last_flags & TCPX_LIST_NOTIF) {
         p->notif_for = op->remote_id;
@@ -357,7 +347,7 @@ static tcpx_status serve_read(tcpx_peer *p)
     if (st) return st;
     if (!regions) {
         TCPX_INFO("peer %s: refused read %llu: %s", p->name, (unsigned long long)p->list.id, why);
-        send_nack(p, p->list.id, TCPX_ERR_ACCESS, why);
+        ctrl_send_nack(p, p->list.id, TCPX_ERR_ACCESS, why);
         return TCPX_OK;
     }
     tcpx_op *op;

@@ -94,16 +94,6 @@ static tcpx_unexpected *unexpected_take(tcpx_peer *p, int by_tag, uint64_t key)
 
 /* ------------------------------------------------------------ matching */
 
-static void send_nack(tcpx_peer *p, uint64_t id, tcpx_status st, const char *text)
-{
-    tcpx_msg m = {.type = TCPX_MSG_NACK};
-    m.u.nack.id = id;
-    m.u.nack.status = st;
-    m.payload = (const uint8_t *)text;
-    m.payload_len = (uint32_t)strlen(text);
-    ctrl_send(p, &m);
-}
-
 /* A receive meets the RTS it matches. */
 static void match(tcpx_peer *p, tcpx_op *recv, uint64_t send_id, uint64_t size, const uint8_t *data, int is_inline)
 {
@@ -113,7 +103,7 @@ static void match(tcpx_peer *p, tcpx_op *recv, uint64_t send_id, uint64_t size, 
         snprintf(text, sizeof text, "size mismatch for tag %llu: %llu bytes sent, receive posted for %zu bytes",
                  (unsigned long long)recv->tag, (unsigned long long)size, recv->size);
         op_fail(recv, TCPX_ERR_PROTOCOL, "peer %s: %s", p->name, text);
-        send_nack(p, send_id, TCPX_ERR_PROTOCOL, text);
+        ctrl_send_nack(p, send_id, TCPX_ERR_PROTOCOL, text);
         return;
     }
     if (is_inline) {
@@ -121,7 +111,7 @@ static void match(tcpx_peer *p, tcpx_op *recv, uint64_t send_id, uint64_t size, 
             char text[300];
             snprintf(text, sizeof text, "receiver could not store the message: %s", tcpx_last_error());
             op_fail(recv, TCPX_ERR_CUDA, "%s", text);
-            send_nack(p, send_id, TCPX_ERR_PEER, text);
+            ctrl_send_nack(p, send_id, TCPX_ERR_PEER, text);
             return;
         }
         op_complete(recv);
@@ -177,7 +167,7 @@ tcpx_status twosided_on_cts(tcpx_peer *p, const tcpx_msg *m)
 {
     tcpx_op *op = ops_find(p, m->u.cts.send_id);
     if (op && op->kind == OP_SEND && op->state == OPS_CANCELLING) {
-        send_nack(p, m->u.cts.recv_id, TCPX_ERR_PEER, "the send was withdrawn by the sender");
+        ctrl_send_nack(p, m->u.cts.recv_id, TCPX_ERR_PEER, "the send was withdrawn by the sender");
         op_fail(op, TCPX_ERR_PEER, "withdrawn: its transfer was released");
         return TCPX_OK;
     }
@@ -218,7 +208,7 @@ tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m)
     if (u) {
         free(u->data);
         free(u);
-        send_nack(p, m->u.cancel.send_id, TCPX_ERR_PEER, "withdrawn by the sender before it was matched");
+        ctrl_send_nack(p, m->u.cancel.send_id, TCPX_ERR_PEER, "withdrawn by the sender before it was matched");
     }
     return TCPX_OK;
 }

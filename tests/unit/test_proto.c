@@ -16,6 +16,7 @@
 
 #include "core/blob.h"
 #include "core/proto.h"
+#include "msg_same.h"
 #include "util/bytes.h"
 #include "util/error.h"
 
@@ -197,45 +198,6 @@ static size_t expected_hdr(uint8_t op)
     return 0;
 }
 
-static int msg_equal(const tcpx_msg *a, const tcpx_msg *b)
-{
-    if (a->type != b->type || a->payload_len != b->payload_len) return 0;
-    if (a->payload_len && memcmp(a->payload, b->payload, a->payload_len) != 0) return 0;
-    switch (a->type) {
-    case TCPX_MSG_HELLO:
-        return a->u.hello.role == b->u.hello.role && a->u.hello.channels == b->u.hello.channels &&
-               a->u.hello.token == b->u.hello.token && a->u.hello.nonce == b->u.hello.nonce &&
-               strcmp(a->u.hello.name, b->u.hello.name) == 0 && a->u.hello.max_chunk == b->u.hello.max_chunk;
-    case TCPX_MSG_DHELLO:
-        return a->u.dhello.token == b->u.dhello.token && a->u.dhello.nonce == b->u.dhello.nonce &&
-               a->u.dhello.channel == b->u.dhello.channel;
-    case TCPX_MSG_RTS:
-        return a->u.rts.send_id == b->u.rts.send_id && a->u.rts.tag == b->u.rts.tag && a->u.rts.size == b->u.rts.size;
-    case TCPX_MSG_CTS: return a->u.cts.send_id == b->u.cts.send_id && a->u.cts.recv_id == b->u.cts.recv_id &&
-                                     a->u.cts.max_chunk == b->u.cts.max_chunk;
-    case TCPX_MSG_DATA:
-        return a->u.data.recv_id == b->u.data.recv_id && a->u.data.size == b->u.data.size &&
-               a->u.data.chunk == b->u.data.chunk && a->u.data.first_channel == b->u.data.first_channel;
-    case TCPX_MSG_ACK: return a->u.ack.id == b->u.ack.id;
-    case TCPX_MSG_NACK: return a->u.nack.id == b->u.nack.id && a->u.nack.status == b->u.nack.status;
-    case TCPX_MSG_CANCEL: return a->u.cancel.send_id == b->u.cancel.send_id;
-    case TCPX_MSG_WRITE:
-        return a->u.write.id == b->u.write.id && a->u.write.total == b->u.write.total &&
-               a->u.write.nblocks == b->u.write.nblocks && a->u.write.first == b->u.write.first &&
-               a->u.write.chunk == b->u.write.chunk && a->u.write.first_channel == b->u.write.first_channel &&
-               a->u.write.flags == b->u.write.flags;
-    case TCPX_MSG_READ_REQ:
-        return a->u.read_req.id == b->u.read_req.id && a->u.read_req.total == b->u.read_req.total &&
-               a->u.read_req.nblocks == b->u.read_req.nblocks && a->u.read_req.first == b->u.read_req.first &&
-               a->u.read_req.flags == b->u.read_req.flags;
-    case TCPX_MSG_READ_DATA:
-        return a->u.read_data.id == b->u.read_data.id && a->u.read_data.total == b->u.read_data.total &&
-               a->u.read_data.chunk == b->u.read_data.chunk && a->u.read_data.first_channel == b->u.read_data.first_channel;
-    case TCPX_MSG_NOTIF: return a->u.notif.id == b->u.notif.id && a->u.notif.flags == b->u.notif.flags;
-    }
-    return 0;
-}
-
 static uint8_t g_buf[TCPX_CTRL_MSG_MAX + 64];
 
 /* Encode m into g_buf; returns length (checks layout of the common header). */
@@ -273,7 +235,7 @@ static void test_roundtrip(uint8_t op, int sweep)
     memset(&out, 0x5A, sizeof out);
     tcpx_status st = tcpx_msg_decode(exact, len, &out);
     CHECK(st == TCPX_OK, "%s: decode -> %s: %s", tcpx_msg_name(op), tcpx_strerror(st), tcpx_last_error());
-    CHECK(msg_equal(&in, &out), "%s: round trip differs", tcpx_msg_name(op));
+    CHECK(msg_same(&in, &out), "%s: round trip differs", tcpx_msg_name(op));
     if (st == TCPX_OK) {
         if (in.payload_len) CHECK(out.payload == exact + expected_hdr(op), "%s: payload pointer", tcpx_msg_name(op));
         else CHECK(out.payload == NULL, "%s: payload pointer without payload", tcpx_msg_name(op));
@@ -393,7 +355,7 @@ static void test_field_errors(void)
         tcpx_msg o_;                                                                              \
         len = tcpx_msg_encode(&m, g_buf, sizeof g_buf);                                           \
         tcpx_status st_ = tcpx_msg_decode(g_buf, len, &o_);                                       \
-        CHECK(len && st_ == TCPX_OK && msg_equal(&m, &o_), "%s rejected: %s", what, tcpx_last_error()); \
+        CHECK(len && st_ == TCPX_OK && msg_same(&m, &o_), "%s rejected: %s", what, tcpx_last_error()); \
     } while (0)
 
     /* RTS: an inline payload must be exactly the message size. */

@@ -156,6 +156,14 @@ typedef struct bench_ctx {
     int boot;
 } bench_ctx;
 
+/* The sender's warm-up: batches of doubling size (each announced to the
+ * receiver, 0 ends them) until one takes long enough to time, then the
+ * timed count (announced too): --iters, or what fills --time, a multiple of
+ * slots. run(loop, first, n) moves messages first..first+n-1 (stamped);
+ * *w advances past the warm-up. */
+typedef void (*bench_run_fn)(void *loop, long first, long n);
+long bench_warmup(bench_ctx *c, int slots, long first_batch, bench_run_fn run, void *loop, long *w);
+
 /* One size, each side. The sender decides the iteration count and tells the
  * receiver; the receiver reports its CPU use and errors back. */
 void bench_size_send(bench_ctx *c, size_t size, bench_result *r);

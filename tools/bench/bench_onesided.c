@@ -235,6 +235,8 @@ static void run_sender(os_loop *l, long first, long n, int stamp)
     }
 }
 
+static void run_stamped(void *l, long first, long n) { run_sender(l, first, n, 1); }
+
 void bench_os_send(bench_ctx *c, size_t size, bench_result *r)
 {
     os_loop l;
@@ -246,30 +248,8 @@ void bench_os_send(bench_ctx *c, size_t size, bench_result *r)
     bench_check(tcpx_memdesc_deserialize(blob, blen, &l.remote), "tcpx_memdesc_deserialize");
     l.verified_upto = 0;
 
-    long w = 0, batch = 2L * l.slots;
-    double per_msg = 0, min_batch = c->o->seconds / 10;
-    if (min_batch < 0.02) min_batch = 0.02;
-    if (min_batch > 0.5) min_batch = 0.5;
-    for (int round = 0;; round++) {
-        boot_send_u64(c->boot, (uint64_t)batch);
-        double t = bench_now();
-        run_sender(&l, w, batch, 1);
-        double dt = bench_now() - t;
-        w += batch;
-        per_msg = dt / (double)batch;
-        if (round >= 1 && (dt >= min_batch || c->o->iters)) break;
-        if (round >= 20 || w > 100000000L) break;
-        if (round >= 1) batch *= 2;
-    }
-    boot_send_u64(c->boot, 0);
-    long n = c->o->iters;
-    if (!n) {
-        double want = c->o->seconds / (per_msg > 1e-9 ? per_msg : 1e-9);
-        n = want > 5e7 ? 50000000L : (long)want + 1;
-        if (n < 2L * l.slots) n = 2L * l.slots;
-        n = (n + l.slots - 1) / l.slots * l.slots;
-    }
-    boot_send_u64(c->boot, (uint64_t)n);
+    long w = 0;
+    long n = bench_warmup(c, l.slots, 2L * l.slots, run_stamped, &l, &w);
     double cpu0 = bench_cpu(), t0 = bench_now();
     run_sender(&l, w, n, 1);
     double t1 = bench_now(), cpu1 = bench_cpu();

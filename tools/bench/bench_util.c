@@ -154,3 +154,31 @@ void bench_random_fill(uint64_t seed, size_t offset, void *dst, size_t n)
         for (size_t k = 0; k < n; k++) d[k] = (uint8_t)(w >> (8 * k));
     }
 }
+
+long bench_warmup(bench_ctx *c, int slots, long batch, bench_run_fn run, void *loop, long *w)
+{
+    double per_msg = 0, min_batch = c->o->seconds / 10;
+    if (min_batch < 0.02) min_batch = 0.02;
+    if (min_batch > 0.5) min_batch = 0.5;
+    for (int round = 0;; round++) {
+        boot_send_u64(c->boot, (uint64_t)batch);
+        double t = bench_now();
+        run(loop, *w, batch);
+        double dt = bench_now() - t;
+        *w += batch;
+        per_msg = dt / (double)batch;
+        if (round >= 1 && (dt >= min_batch || c->o->iters)) break;
+        if (round >= 20 || *w > 100000000L) break;
+        if (round >= 1) batch *= 2;
+    }
+    boot_send_u64(c->boot, 0);
+    long n = c->o->iters;
+    if (!n) {
+        double want = c->o->seconds / (per_msg > 1e-9 ? per_msg : 1e-9);
+        n = want > 5e7 ? 50000000L : (long)want + 1;
+        if (n < 2L * slots) n = 2L * slots;
+        n = (n + slots - 1) / slots * slots;
+    }
+    boot_send_u64(c->boot, (uint64_t)n);
+    return n;
+}

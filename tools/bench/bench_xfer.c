@@ -119,6 +119,8 @@ static void run(loop *l, long first, long n, int stamp)
     }
 }
 
+static void run_stamped(void *l, long first, long n) { run(l, first, n, 1); }
+
 static void setup(loop *l, bench_ctx *c, int send, size_t size)
 {
     memset(l, 0, sizeof *l);
@@ -164,33 +166,8 @@ void bench_size_send(bench_ctx *c, size_t size, bench_result *r)
     boot_send_u64(c->boot, size);
     boot_send_u64(c->boot, (uint64_t)l.slots);
 
-    /* Warm-up in doubling batches (each announced to R, 0 ends it) until a
-     * batch takes long enough to time; its rate picks N for --iters auto. */
-    long w = 0, batch = warmup_count(l.slots, size);
-    double per_msg = 0, min_batch = c->o->seconds / 10;
-    if (min_batch < 0.02) min_batch = 0.02;
-    if (min_batch > 0.5) min_batch = 0.5;
-    for (int round = 0;; round++) {
-        boot_send_u64(c->boot, (uint64_t)batch);
-        double t = bench_now();
-        run(&l, w, batch, 1);
-        double dt = bench_now() - t;
-        w += batch;
-        per_msg = dt / (double)batch;
-        if (round >= 1 && (dt >= min_batch || c->o->iters)) break;
-        if (round >= 20 || w > 100000000L) break;
-        if (round >= 1) batch *= 2;
-    }
-    boot_send_u64(c->boot, 0);
-
-    long n = c->o->iters;
-    if (!n) {
-        double want = c->o->seconds / (per_msg > 1e-9 ? per_msg : 1e-9);
-        n = want > 5e7 ? 50000000L : (long)want + 1;
-        if (n < 2L * l.slots) n = 2L * l.slots;
-        n = (n + l.slots - 1) / l.slots * l.slots;
-    }
-    boot_send_u64(c->boot, (uint64_t)n);
+    long w = 0;
+    long n = bench_warmup(c, l.slots, warmup_count(l.slots, size), run_stamped, &l, &w);
     double cpu0 = bench_cpu(), t0 = bench_now();
     run(&l, w, n, 1);
     double t1 = bench_now(), cpu1 = bench_cpu();

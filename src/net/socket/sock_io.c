@@ -49,6 +49,20 @@ static void io_error(sock_comm *c, int err, int eof)
     }
 }
 
+/* Drop the first `done` bytes from msg's iovecs (a partial sendmsg/recvmsg). */
+static void skip_done(struct msghdr *msg, size_t done)
+{
+    while (msg->msg_iovlen && done >= msg->msg_iov[0].iov_len) {
+        done -= msg->msg_iov[0].iov_len;
+        msg->msg_iov++;
+        msg->msg_iovlen--;
+    }
+    if (msg->msg_iovlen) {
+        msg->msg_iov[0].iov_base = (char *)msg->msg_iov[0].iov_base + done;
+        msg->msg_iov[0].iov_len -= done;
+    }
+}
+
 /* 0, or -1 with errno. */
 static int send_all(int fd, struct iovec *iov, int iovcnt)
 {
@@ -62,16 +76,7 @@ static int send_all(int fd, struct iovec *iov, int iovcnt)
             if (errno == EINTR) continue;
             return -1;
         }
-        size_t done = (size_t)r;
-        while (msg.msg_iovlen && done >= msg.msg_iov[0].iov_len) {
-            done -= msg.msg_iov[0].iov_len;
-            msg.msg_iov++;
-            msg.msg_iovlen--;
-        }
-        if (msg.msg_iovlen) {
-            msg.msg_iov[0].iov_base = (char *)msg.msg_iov[0].iov_base + done;
-            msg.msg_iov[0].iov_len -= done;
-        }
+        skip_done(&msg, (size_t)r);
     }
     return 0;
 }
@@ -90,16 +95,7 @@ static int recv_all(int fd, struct iovec *iov, int iovcnt)
             if (errno == EINTR) continue;
             return -1;
         }
-        size_t done = (size_t)r;
-        while (msg.msg_iovlen && done >= msg.msg_iov[0].iov_len) {
-            done -= msg.msg_iov[0].iov_len;
-            msg.msg_iov++;
-            msg.msg_iovlen--;
-        }
-        if (msg.msg_iovlen) {
-            msg.msg_iov[0].iov_base = (char *)msg.msg_iov[0].iov_base + done;
-            msg.msg_iov[0].iov_len -= done;
-        }
+        skip_done(&msg, (size_t)r);
     }
     return 0;
 }
