@@ -90,7 +90,9 @@ const char *tcpx_last_error(void);
  * environment variable named beside it; the environment wins over the code
  * so that an operator can tune a deployed program. */
 typedef struct tcpx_config {
-    int gpu_id;                /* TCPX_GPU: CUDA device for GPU memory, -1 = host only (default -1) */
+    int gpu_id;                /* TCPX_GPU: CUDA device for GPU memory, -1 = host only, -2 = the device of
+                                  the first GPU memory registered (the transport is then chosen without
+                                  a GPU: "auto" keeps the socket transport) (default -1) */
     int channels;              /* TCPX_CHANNELS: data streams per direction, 1..64 (default 4) */
     char transport[256];       /* TCPX_TRANSPORT: "auto", "socket", or path/name of an ncclNet plugin (default "auto") */
     char bind_addr[64];        /* TCPX_BIND_ADDR: numeric IPv4/IPv6 address to listen on; "" = first
@@ -189,8 +191,15 @@ tcpx_status tcpx_session_connect(tcpx_session *s, const char *peer);
  * Errors: TCPX_ERR_NOT_FOUND. */
 tcpx_status tcpx_session_disconnect(tcpx_session *s, const char *peer);
 
-/* State of a peer: TCPX_OK when connected, TCPX_ERR_NOT_FOUND, or the
- * error that failed it (TCPX_ERR_PEER, TCPX_ERR_TIMEOUT, ...). */
+/* Begin connecting to a peer whose info was loaded, without waiting:
+ * TCPX_OK when it is connected already, TCPX_IN_PROGRESS when the
+ * connection is being made (progress completes it; tcpx_session_peer_status
+ * tells), or the errors of tcpx_session_connect. */
+tcpx_status tcpx_session_connect_start(tcpx_session *s, const char *peer);
+
+/* State of a peer: TCPX_OK when connected, TCPX_IN_PROGRESS while it is
+ * being connected, TCPX_ERR_NOT_FOUND, or the error that failed it
+ * (TCPX_ERR_PEER, TCPX_ERR_TIMEOUT, ...). */
 tcpx_status tcpx_session_peer_status(tcpx_session *s, const char *peer);
 
 /* Make progress on every peer without blocking. Returns TCPX_OK. */

@@ -63,7 +63,7 @@ static tcpx_status env_str(const char *var, char *dst, size_t cap)
 tcpx_status tcpx_config_apply_env(tcpx_config *cfg)
 {
     if (!cfg) return tcpx_set_error(TCPX_ERR_INVALID, "config is NULL");
-    ENV_INT("TCPX_GPU", gpu_id, -1, 1024);
+    ENV_INT("TCPX_GPU", gpu_id, -2, 1024);
     ENV_INT("TCPX_CHANNELS", channels, 1, TCPX_MAX_CHANNELS);
     ENV_INT("TCPX_CHUNK_BYTES", chunk_bytes, 4096, 1L << 30);
     ENV_INT("TCPX_WINDOW", window, 1, 1024);

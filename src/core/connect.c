@@ -98,17 +98,16 @@ static tcpx_status wait_ready(tcpx_session *s, tcpx_peer *p, uint64_t deadline, 
     }
 }
 
-tcpx_status tcpx_session_connect(tcpx_session *s, const char *peer)
+/* Begin connecting `peer` (under the lock): *out is the peer, CONNECTING
+ * or READY; TCPX_OK, or an error (nothing started). */
+static tcpx_status connect_begin(tcpx_session *s, const char *peer, tcpx_peer **out)
 {
-    if (!s || !valid_name(peer)) return tcpx_set_error(TCPX_ERR_INVALID, "connect: NULL session or bad peer name");
-    uint64_t deadline = tcpx_deadline_ms(s->cfg.connect_timeout_ms);
-    sess_lock(s);
     tcpx_status st = sess_listen_locked(s);
     tcpx_peer *p = peer_find(s, peer), *q = NULL;
     if (!st && (!p || !p->has_remote)) {
         st = tcpx_set_error(TCPX_ERR_NOT_FOUND, "connect: no connection info loaded for peer %s", peer);
     } else if (!st && p->state == PEER_READY) {
-        sess_unlock(s);
+        *out = p;
         return TCPX_OK;
     } else if (!st && p->state != PEER_CONNECTING && (q = other_with_token(s, p, p->remote.token))) {
         st = tcpx_set_error(TCPX_ERR_INVALID, "connect: that session is already connected as peer %s", q->name);
@@ -119,15 +118,44 @@ tcpx_status tcpx_session_connect(tcpx_session *s, const char *peer)
         peer_unlink(s, p);
         if (!(p = peer_with_info(s, peer, &ci))) st = tcpx_set_error(TCPX_ERR_NOMEM, "peer allocation failed");
     }
-    if (st) {
-        sess_unlock(s);
-        return st;
+    if (st) return st;
+    if (p->state == PEER_IDLE && (st = hs_start(s, p, TCPX_HELLO_INITIATE, tcpx_random_u64()))) {
+        char keep[512];
+        snprintf(keep, sizeof keep, "%s", tcpx_last_error());
+        peer_fail(p, st, "%s", keep);
+        return tcpx_set_error(st, "%s", keep);
     }
-    p->refs++; /* keep p alive across unlocked waits */
-    if (p->state == PEER_IDLE) st = hs_start(s, p, TCPX_HELLO_INITIATE, tcpx_random_u64());
-    if (st) peer_fail(p, st, "%s", tcpx_last_error());
-    else st = wait_ready(s, p, deadline, "connect to");
-    peer_unref(p);
+    *out = p;
+    return TCPX_OK;
+}
+
+tcpx_status tcpx_session_connect(tcpx_session *s, const char *peer)
+{
+    if (!s || !valid_name(peer)) return tcpx_set_error(TCPX_ERR_INVALID, "connect: NULL session or bad peer name");
+    uint64_t deadline = tcpx_deadline_ms(s->cfg.connect_timeout_ms);
+    sess_lock(s);
+    tcpx_peer *p = NULL;
+    tcpx_status st = connect_begin(s, peer, &p);
+    if (!st && p->state != PEER_READY) {
+        p->refs++; /* keep p alive across unlocked waits */
+        st = wait_ready(s, p, deadline, "connect to");
+        peer_unref(p);
+    }
+    sess_unlock(s);
+    return st;
+}
+
+tcpx_status tcpx_session_connect_start(tcpx_session *s, const char *peer)
+{
+    if (!s || !valid_name(peer)) return tcpx_set_error(TCPX_ERR_INVALID, "connect_start: NULL session or bad peer name");
+    sess_lock(s);
+    tcpx_peer *p = NULL;
+    tcpx_status st = connect_begin(s, peer, &p);
+    if (!st) {
+        sess_progress_locked(s);
+        st = p->state == PEER_READY ? TCPX_OK : p->state == PEER_CONNECTING ? TCPX_IN_PROGRESS
+                                                                             : tcpx_set_error(p->err, "%s", p->errmsg);
+    }
     sess_unlock(s);
     return st;
 }
@@ -226,6 +254,7 @@ tcpx_status tcpx_session_peer_status(tcpx_session *s, const char *peer)
     tcpx_status st;
     if (!p) st = tcpx_set_error(TCPX_ERR_NOT_FOUND, "unknown peer %s", peer);
     else if (p->state == PEER_READY) st = TCPX_OK;
+    else if (p->state == PEER_CONNECTING) st = TCPX_IN_PROGRESS;
     else if (p->state == PEER_FAILED) st = tcpx_set_error(p->err, "peer %s: %s", peer, p->errmsg);
     else st = tcpx_set_error(TCPX_ERR_PEER, "peer %s is not connected", peer);
     sess_unlock(s);

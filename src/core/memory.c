@@ -8,7 +8,30 @@
 #include "gpu/unpack.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/random.h"
+
+/* The session's GPU, for GPU memory at ptr: with gpu_id -2 the device of
+ * the first GPU memory registered is opened now. It never changes once set. */
+static tcpx_status session_gpu(tcpx_session *s, const void *ptr)
+{
+    sess_lock(s);
+    tcpx_status st = TCPX_OK;
+    int dev = -1;
+    if (!s->gpu && s->cfg.gpu_id == -2 && !(st = tcpx_gpu_pointer_device(ptr, &dev)) &&
+        !(st = tcpx_gpu_open(dev, &s->gpu))) {
+        s->cfg.gpu_id = dev;
+        s->plugin_on_gpu = strcmp(s->net->name, "socket") != 0;
+        TCPX_INFO("session %s: GPU %d (of the first GPU memory registered)", s->cfg.name, dev);
+    }
+    if (!st && !s->gpu)
+        st = tcpx_set_error(TCPX_ERR_UNSUPPORTED, "mem_register: GPU memory needs a session created with gpu_id >= 0 "
+                                                  "(TCPX_GPU), or -2 for the device of the first GPU memory registered");
+    else if (st)
+        st = tcpx_set_error(st, "mem_register: %s", tcpx_last_error());
+    sess_unlock(s);
+    return st;
+}
 
 tcpx_status tcpx_mem_register(tcpx_session *s, void *ptr, size_t size, tcpx_mem_kind kind, tcpx_mem_id *id)
 {
@@ -18,10 +41,8 @@ tcpx_status tcpx_mem_register(tcpx_session *s, void *ptr, size_t size, tcpx_mem_
         return tcpx_set_error(TCPX_ERR_INVALID, "mem_register: unknown memory kind %d", (int)kind);
     if ((uintptr_t)ptr + size < (uintptr_t)ptr) return tcpx_set_error(TCPX_ERR_INVALID, "mem_register: range wraps");
     if (kind == TCPX_MEM_CUDA) {
-        if (!s->gpu)
-            return tcpx_set_error(TCPX_ERR_UNSUPPORTED,
-                                  "mem_register: GPU memory needs a session created with gpu_id >= 0 (TCPX_GPU)");
-        tcpx_status st = tcpx_gpu_check_ptr(s->gpu, ptr, size);
+        tcpx_status st = session_gpu(s, ptr);
+        if (!st) st = tcpx_gpu_check_ptr(s->gpu, ptr, size);
         if (st) return st;
     }
     tcpx_region *r = calloc(1, sizeof *r);

@@ -13,7 +13,9 @@
 
 static tcpx_status check_config(const tcpx_config *c)
 {
-    if (c->gpu_id < -1) return tcpx_set_error(TCPX_ERR_INVALID, "gpu_id %d: use -1 for host only", c->gpu_id);
+    if (c->gpu_id < -2)
+        return tcpx_set_error(TCPX_ERR_INVALID, "gpu_id %d: use -1 for host only, -2 for the first GPU memory registered",
+                              c->gpu_id);
     if (c->channels < 1 || c->channels > TCPX_MAX_CHANNELS)
         return tcpx_set_error(TCPX_ERR_INVALID, "channels %d out of range 1..%d", c->channels, TCPX_MAX_CHANNELS);
     if (c->chunk_bytes < 4096 || c->chunk_bytes > (1u << 30))

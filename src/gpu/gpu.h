@@ -69,6 +69,11 @@ int tcpx_gpu_device(const tcpx_gpu *g);
  * TCPX_ERR_CUDA. */
 tcpx_status tcpx_gpu_check_ptr(tcpx_gpu *g, const void *ptr, size_t size);
 
+/* The CUDA device whose memory ptr is (device or managed memory).
+ * Errors: TCPX_ERR_INVALID (not CUDA device memory), TCPX_ERR_UNSUPPORTED
+ * (no CUDA), TCPX_ERR_CUDA. */
+tcpx_status tcpx_gpu_pointer_device(const void *ptr, int *device);
+
 /* The CUDA allocation that contains ptr: its base and size
  * (cuMemGetAddressRange). Errors: TCPX_ERR_INVALID (not inside one),
  * TCPX_ERR_UNSUPPORTED (the driver lacks the call), TCPX_ERR_CUDA. */

@@ -255,6 +255,25 @@ static tcpx_status alloc_range_current(const void *ptr, void **base, size_t *siz
     return TCPX_OK;
 }
 
+tcpx_status tcpx_gpu_pointer_device(const void *ptr, int *device)
+{
+    int n = 0;
+    tcpx_status st = tcpx_gpu_device_count(&n);
+    if (st) return st;
+    struct cudaPointerAttributes a;
+    cudaError_t e = cudaPointerGetAttributes(&a, ptr);
+    if (e == cudaErrorInvalidValue) {
+        (void)cudaGetLastError();
+        a.type = cudaMemoryTypeUnregistered;
+    } else if (e != cudaSuccess) {
+        return tcpx_gpu__fail("cudaPointerGetAttributes", e);
+    }
+    if (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged)
+        return tcpx_set_error(TCPX_ERR_INVALID, "%p is not CUDA device memory (memory type %d)", ptr, (int)a.type);
+    *device = a.device;
+    return TCPX_OK;
+}
+
 tcpx_status tcpx_gpu_check_ptr(tcpx_gpu *g, const void *ptr, size_t size)
 {
     if (!ptr) return tcpx_set_error(TCPX_ERR_INVALID, "NULL is not CUDA device memory");

@@ -180,3 +180,5 @@ tcpx_status tcpx_gpu_copier_add(tcpx_gpu_copier *c, void *dst, const void *src, 
 tcpx_status tcpx_gpu_copier_run(tcpx_gpu_copier *c, tcpx_gpu_stream *s) { return no_cuda(); }
 
 tcpx_status tcpx_gpu_stream_notify(tcpx_gpu_stream *s, void (*fn)(void *), void *arg) { return no_cuda(); }
+
+tcpx_status tcpx_gpu_pointer_device(const void *ptr, int *device) { return no_cuda(); }

@@ -8,7 +8,9 @@
  * block when it arrives) and as a READ (A checks every block). Blocks sit at
  * odd offsets with guard gaps between them on both sides; every gap is
  * checked after every list. Runs over the socket transport (GPU staging) and
- * over the devmem emulator (device unpack) with HX_TRANSPORT.
+ * over the devmem emulator (device unpack) with HX_TRANSPORT. Over the socket
+ * transport B's session is created with gpu_id -2 (its GPU is that of its
+ * first GPU registration).
  *
  *   gpu_onesided [--channels N] [--chunk BYTES]
  */
@@ -74,7 +76,11 @@ static int proc(void *arg)
     int fd = is_a ? fds[0] : fds[1];
     gt_gpu gpu;
     gt_gpu_open(&gpu, is_a ? g_probe.gpu_a : g_probe.gpu_b);
-    gt_sess_opts so = {.name = is_a ? "A" : "B", .gpu = gpu.dev, .channels = g_channels, .chunk = g_chunk};
+    /* Over the socket transport B takes the GPU of its first GPU registration
+     * (gpu_id -2); a device-unpack transport needs its GPU from the start. */
+    const char *tr = getenv("HX_TRANSPORT");
+    int lazy = !is_a && !(tr && *tr);
+    gt_sess_opts so = {.name = is_a ? "A" : "B", .gpu = lazy ? -2 : gpu.dev, .channels = g_channels, .chunk = g_chunk};
     tcpx_session *s = gt_session(&so);
     gt_region reg[2];
     for (int k = 0; k < 2; k++) gt_region_init(s, &gpu, &reg[k], kinds[k], REGION, 0x77 + (uint64_t)k, k ? "GPU" : "host");

@@ -9,7 +9,8 @@
  *      and connect at the same instant, 6 times with fresh sessions (both
  *      tie-break outcomes); both calls succeed, and one connection carries a
  *      WRITE each way and a two-sided message each way;
- *   3. connect and load_remote again on a connected peer are no-ops;
+ *   3. connect and load_remote again on a connected peer are no-ops; one
+ *      initiator connects with connect_start and watches peer_status;
  *   4. a session connected to itself: WRITE, READ and a send/receive pair
  *      between two places of its own memory.
  */
@@ -111,6 +112,18 @@ static int proc_init(void *arg)
     tcpx_memdesc remote;
     hx_recv_memdesc(fd, &remote);
     HX_OK(tcpx_session_load_remote(s, "T", blob, blen));
+    if (k == NINIT - 1) { /* without waiting: connect_start, then peer_status until it is up */
+        tcpx_status st = tcpx_session_connect_start(s, "T");
+        HX_CHECK(st == TCPX_OK || st == TCPX_IN_PROGRESS, "connect_start: %s: %s", tcpx_strerror(st),
+                 tcpx_last_error());
+        uint64_t deadline = hx_now_ms() + HX_MS(T_WAIT);
+        while ((st = tcpx_session_peer_status(s, "T")) == TCPX_IN_PROGRESS) {
+            HX_CHECK(hx_now_ms() < deadline, "connect_start: not connected in time");
+            hx_sleep_ms(1);
+        }
+        HX_OK(st);
+        HX_OK(tcpx_session_connect_start(s, "T")); /* connected: OK at once */
+    }
     HX_OK(tcpx_session_connect(s, "T"));
     HX_OK(tcpx_session_load_remote(s, "T", blob, blen)); /* same info again: no-op */
     HX_OK(tcpx_session_connect(s, "T"));                 /* connected: no-op */
