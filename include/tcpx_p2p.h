@@ -348,11 +348,13 @@ typedef struct tcpx_notif_msg {
  * range outside its local registration or outside the descriptor's size,
  * NULL descriptor, too many blocks, notification too long), TCPX_ERR_PEER.
  * Memory a target shares with peers is ordered with its own accesses by
- * its session's calls: after filling memory that a peer will READ, and
- * before reading memory a peer WROTE, when the peer is told or tells through
- * another channel than a notification, call any function on the session
- * (tcpx_session_progress, say) between the access and the message.
- * tcpx_notify_poll does this itself.
+ * its session's calls. When the peer is told (or tells) through another
+ * channel than a notification, call any function on the session
+ * (tcpx_session_progress, say) between the access and the message: after
+ * touching memory that a peer will then READ or WRITE, and after learning
+ * that a peer WROTE memory, before reading it. tcpx_notify_poll does this
+ * itself. A WRITE whose attached notification is refused (a full inbox)
+ * fails, but its bytes may have been written.
  * The peer checks every block again (id, key, bounds, being deregistered):
  * a refusal fails the transfer with TCPX_ERR_ACCESS and a sentence naming
  * the block; the peer stays connected and keeps serving. */

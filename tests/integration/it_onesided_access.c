@@ -336,6 +336,7 @@ static int proc_b(void *arg)
     hx_expect_str(fds[1], "released write", T_WAIT);
     HX_OK(tcpx_session_progress(s));
     HX_CHECK_PATTERN("target: released WRITE", r.ptr, 48u * MiB, hx_mix(hx_seed, 0x1E1), 0);
+    HX_OK(tcpx_session_progress(s)); /* our reads before the writes A makes once told */
     hx_send_str(fds[1], "write checked");
     part_inbox_b(s);
     hx_expect_str(fds[1], "bye", T_WAIT);
