@@ -37,15 +37,15 @@ nixl_status_t fail(const char *what, tcpx_status st)
     return tcpx_to_nixl(st);
 }
 
-// A backend parameter as an int into *out (left alone when not given);
-// false, logged, when malformed.
+// A backend parameter as an int into *out (left alone when not given or
+// empty); false, logged, when malformed.
 bool int_param(const nixl_b_params_t &p, const char *key, long lo, long hi, long *out)
 {
     auto it = p.find(key);
-    if (it == p.end()) return true;
+    if (it == p.end() || it->second.empty()) return true; // "" is what get_backend_options lists: the default
     char *end = nullptr;
     long v = std::strtol(it->second.c_str(), &end, 0);
-    if (it->second.empty() || *end || v < lo || v > hi) {
+    if (*end || v < lo || v > hi) {
         NIXL_ERROR << "TCPX: backend parameter " << key << "=\"" << it->second << "\": expected an integer in " << lo
                    << ".." << hi;
         return false;
@@ -57,7 +57,7 @@ bool int_param(const nixl_b_params_t &p, const char *key, long lo, long hi, long
 bool str_param(const nixl_b_params_t &p, const char *key, char *dst, size_t cap)
 {
     auto it = p.find(key);
-    if (it == p.end()) return true;
+    if (it == p.end() || it->second.empty()) return true;
     if (it->second.size() >= cap) {
         NIXL_ERROR << "TCPX: backend parameter " << key << " is longer than " << cap - 1 << " characters";
         return false;
@@ -223,6 +223,13 @@ nixl_status_t nixlTcpxEngine::loadRemoteConnInfo(const std::string &remote_agent
 
 nixl_status_t nixlTcpxEngine::connect(const std::string &remote_agent)
 {
+    // The agent connects a backend to itself at creation (local transfers):
+    // load our own info under our name; the connection is made at the first
+    // local transfer, as for any peer whose connect was never called.
+    if (remote_agent == localAgent) {
+        tcpx_status st = tcpx_session_load_remote(session_, localAgent.c_str(), conn_info_.data(), conn_info_.size());
+        return st ? fail("connect (to itself)", st) : NIXL_SUCCESS;
+    }
     tcpx_status st = tcpx_session_connect(session_, remote_agent.c_str());
     return st ? fail("connect", st) : NIXL_SUCCESS;
 }
