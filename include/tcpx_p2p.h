@@ -224,7 +224,12 @@ typedef struct tcpx_mem_info_t {
 
 /* Register [ptr, ptr+size) for transfers. The caller keeps ownership of the
  * memory and must not free it before tcpx_mem_deregister(). Registrations
- * are per session; transports register lazily per connection.
+ * are per session; transports register lazily per connection. The id and
+ * the descriptor's key are derived from a secret of the session and the
+ * range: registering the same (ptr, size, kind) again after deregistering
+ * it gives the same id and descriptor, so peers that kept the descriptor
+ * may use it again; a second registration of a range that is registered
+ * already gets another id.
  * Errors: TCPX_ERR_INVALID (NULL ptr, size 0), TCPX_ERR_UNSUPPORTED (CUDA
  * memory without GPU support), TCPX_ERR_NOMEM. */
 tcpx_status tcpx_mem_register(tcpx_session *s, void *ptr, size_t size,
@@ -251,7 +256,7 @@ typedef struct tcpx_memdesc {
     uint64_t size;
     tcpx_mem_kind kind;
     tcpx_mem_id id;             /* the owner's mem id */
-    uint64_t key;               /* random access key checked by the owner */
+    uint64_t key;               /* access key checked by the owner (unguessable without its secret) */
 } tcpx_memdesc;
 
 #define TCPX_MEMDESC_BLOB_SIZE 48

@@ -48,6 +48,7 @@ typedef struct tcpx_region {
     tcpx_mem_kind kind;
     int device;
     uint64_t key;
+    uint64_t serial;              /* registration number in the session: tells a new registration from an old */
     int busy;                     /* local operations referencing it */
     int rbusy;                    /* peers' one-sided operations on it */
     int closing;                  /* being deregistered: peers are refused */
@@ -304,6 +305,7 @@ typedef struct tcpx_inbound {
     int identified;
     int superseded;                /* an INITIATE that lost a crossing connect: closed, quietly, later */
     uint64_t from_token;           /* superseded: the token of the session it came from */
+    int deferred;                  /* from a session connected already: waits for that connection to fail */
     tcpx_msg msg;                  /* decoded HELLO/DHELLO (payload copied to blob) */
     uint8_t *blob;
     struct tcpx_inbound *next;
@@ -349,7 +351,8 @@ typedef struct tcpx_session {
     tcpx_peer *peers;
     tcpx_inbound *inbound;
     tcpx_region *mem[TCPX_MEM_BUCKETS];
-    uint64_t next_mem_id;
+    uint64_t mem_secret;          /* names regions: ids and keys are a hash of it and the range */
+    uint64_t mem_serial;
     uint64_t next_op_id;
     tcpx_retired retired;          /* scratch of peer progress */
 

@@ -12,7 +12,9 @@
  *  - both sessions connecting to each other at once: the connection opened
  *    by the lower token wins. The winner ignores the other hello until it is
  *    READY and then closes it; the loser drops its own dial and answers the
- *    winner's hello instead, on the same peer. A session connecting to
+ *    winner's hello instead, on the same peer. A hello from a session we
+ *    are connected to waits until that connection fails (a reconnect) or
+ *    its deadline (a crossing loser that came late). A session connecting to
  *    itself takes its own INITIATE comms as its incoming half.
  */
 #include <stdio.h>
@@ -188,6 +190,15 @@ static int on_hello(tcpx_session *s, tcpx_inbound *in)
         q->remote = ci;
         tcpx_status st = hs_start(s, q, TCPX_HELLO_REPLY, in->msg.u.hello.nonce);
         if (st) peer_fail(q, st, "%s", tcpx_last_error());
+        return 0;
+    }
+    if (q && q->state == PEER_READY) {
+        /* Connected to that session already: this is the losing hello of a
+         * crossing connect that arrived after we were READY (closed by its
+         * sender, quietly dropped at its deadline), or the session
+         * reconnecting, which closed its end of q first: wait until q fails. */
+        if (!in->deferred) TCPX_DEBUG("session %s: hello from %s while connected to it: waiting", s->cfg.name, q->name);
+        in->deferred = 1;
         return 0;
     }
     if (q && q->state == PEER_CONNECTING) {

@@ -195,7 +195,7 @@ void inbound_progress(tcpx_session *s, int force)
             inbound_drop(s, link, why);
             continue;
         }
-        if (now > in->deadline && in->superseded) { /* the other session dropped it */
+        if (now > in->deadline && (in->superseded || in->deferred)) { /* the other session dropped it */
             *link = in->next;
             inbound_free(s, in);
             continue;

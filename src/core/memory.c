@@ -9,7 +9,6 @@
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
-#include "util/random.h"
 
 /* The session's GPU, for GPU memory at ptr: with gpu_id -2 the device of
  * the first GPU memory registered is opened now. It never changes once set. */
@@ -31,6 +30,39 @@ static tcpx_status session_gpu(tcpx_session *s, const void *ptr)
         st = tcpx_set_error(st, "mem_register: %s", tcpx_last_error());
     sess_unlock(s);
     return st;
+}
+
+/* splitmix64's finaliser: a good 64-bit mix. */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* A region's id and key are a function of (session secret, address, size,
+ * kind): registering the same memory again after deregistering it gives
+ * the same descriptor, so a peer holding the old one (NIXL caches remote
+ * agents' metadata and refuses a changed copy) finds it valid again, and
+ * nobody without the secret can guess one. A second registration of the
+ * same range while the first lives, or a hash collision, steps to the next
+ * free id. Called with the session lock held. */
+static void region_name(tcpx_session *s, tcpx_region *r)
+{
+    uint64_t h = mix64(s->mem_secret ^ (uint64_t)(uintptr_t)r->ptr);
+    h = mix64(h ^ (uint64_t)r->size ^ ((uint64_t)r->kind << 62));
+    for (;;) {
+        tcpx_mem_id id = h >> 1; /* ids stay below 2^63: easy to print, never negative as int64 */
+        if (id && !mem_find(s, id)) {
+            r->id = id;
+            break;
+        }
+        h = mix64(h + 1);
+    }
+    r->key = mix64(r->id ^ mix64(s->mem_secret + 0x9e3779b97f4a7c15ull));
+    r->serial = ++s->mem_serial;
 }
 
 tcpx_status tcpx_mem_register(tcpx_session *s, void *ptr, size_t size, tcpx_mem_kind kind, tcpx_mem_id *id)
@@ -66,9 +98,8 @@ tcpx_status tcpx_mem_register(tcpx_session *s, void *ptr, size_t size, tcpx_mem_
         }
     }
     r->device = kind == TCPX_MEM_CUDA ? tcpx_gpu_device(s->gpu) : -1;
-    r->key = tcpx_random_u64();
     sess_lock(s);
-    r->id = s->next_mem_id++;
+    region_name(s, r);
     r->next = s->mem[r->id % TCPX_MEM_BUCKETS];
     s->mem[r->id % TCPX_MEM_BUCKETS] = r;
     *id = r->id;
@@ -93,8 +124,10 @@ static tcpx_status wait_remote_done(tcpx_session *s, tcpx_region *r)
                                   "(it stays registered and refuses peers; deregister again later)",
                                   (unsigned long long)r->id, r->rbusy, s->cfg.peer_timeout_ms);
         tcpx_mem_id id = r->id;
+        uint64_t serial = r->serial;
         sess_nap_locked(s, seen, deadline);
-        if (mem_find(s, id) != r) /* ids are never reused: gone means deregistered by another thread */
+        r = mem_find(s, id);
+        if (!r || r->serial != serial) /* gone (or registered anew): deregistered by another thread */
             return tcpx_set_error(TCPX_ERR_NOT_FOUND, "mem_deregister: memory id %llu was deregistered meanwhile",
                                   (unsigned long long)id);
         if (r->busy) /* the caller posted on it meanwhile */

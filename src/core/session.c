@@ -62,7 +62,7 @@ tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
      * takes the I/O threads' core. (Application waits do not spin: measured,
      * that slowed small messages down threefold on 16 cores.) */
     s->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) >= 4 ? 20000 : 0;
-    s->next_mem_id = 1;
+    s->mem_secret = tcpx_random_u64();
     s->next_op_id = 1;
     if (s->cfg.gpu_id >= 0) st = tcpx_gpu_open(s->cfg.gpu_id, &s->gpu);
     if (!st) st = open_transport(s);

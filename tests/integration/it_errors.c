@@ -203,9 +203,25 @@ static void check_memory(tcpx_session *s)
     HX_EXPECT(tcpx_memdesc_deserialize(blob, len - 1, &d2), TCPX_ERR_PROTOCOL);
     blob[20] ^= 0x40;
     HX_EXPECT(tcpx_memdesc_deserialize(blob, len, &d2), TCPX_ERR_PROTOCOL);
+    /* The same range registered twice at once: two registrations. */
+    tcpx_mem_id twin = 0, half = 0;
+    HX_OK(tcpx_mem_register(s, buf, sizeof buf, TCPX_MEM_HOST, &twin));
+    HX_CHECK(twin != id && twin != 0, "a second registration of the same range got id %" PRIu64, twin);
+    HX_OK(tcpx_mem_register(s, buf, sizeof buf / 2, TCPX_MEM_HOST, &half));
+    HX_CHECK(half != id && half != twin, "another range got the id of the first");
+    HX_OK(tcpx_mem_deregister(s, twin));
+    HX_OK(tcpx_mem_deregister(s, half));
     HX_OK(tcpx_mem_deregister(s, id));
     HX_EXPECT(tcpx_mem_deregister(s, id), TCPX_ERR_NOT_FOUND);
     HX_EXPECT(tcpx_mem_info(s, id, &info), TCPX_ERR_NOT_FOUND);
+    /* Registered again after deregistering: the same descriptor (peers that
+     * kept it, and NIXL's cached metadata, stay valid). */
+    tcpx_mem_id again = 0;
+    HX_OK(tcpx_mem_register(s, buf, sizeof buf, TCPX_MEM_HOST, &again));
+    HX_OK(tcpx_memdesc_get(s, again, &d2));
+    HX_CHECK(again == id && d2.key == d.key && d2.addr == d.addr && d2.size == d.size,
+             "registering the same memory again gave another descriptor");
+    HX_OK(tcpx_mem_deregister(s, again));
 }
 
 static void check_blobs(tcpx_session *s, const uint8_t *good, size_t len)
