@@ -40,9 +40,7 @@
 
 #include "nixl.h"
 
-extern "C" {
-#include "gpu/gpu.h"
-}
+#include "tool_util.h"
 
 namespace {
 
@@ -52,8 +50,9 @@ uint64_t g_seed = 1;
 std::string g_mem = "DRAM";
 int g_port = 0;
 
-[[noreturn]] void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void die(const char *fmt, ...)
+} // namespace
+
+void tool_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -65,14 +64,16 @@ void die(const char *fmt, ...)
     _exit(1);
 }
 
+namespace {
+
 #define CHECK(c, ...)               \
     do {                            \
-        if (!(c)) die(__VA_ARGS__); \
+        if (!(c)) tool_die(__VA_ARGS__); \
     } while (0)
 #define NX(call)                                                                                        \
     do {                                                                                                \
         nixl_status_t st_ = (call);                                                                     \
-        if (st_ != NIXL_SUCCESS) die("%s returned %s", #call, nixlEnumStrings::statusStr(st_).c_str()); \
+        if (st_ != NIXL_SUCCESS) tool_die("%s returned %s", #call, nixlEnumStrings::statusStr(st_).c_str()); \
     } while (0)
 
 void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -87,81 +88,15 @@ void say(const char *fmt, ...)
     va_end(ap);
 }
 
-// ------------------------------------------------------------ bootstrap
-
-void put(const std::string &s)
-{
-    uint32_t n = (uint32_t)s.size();
-    if (write(g_fd, &n, 4) != 4 || (n && write(g_fd, s.data(), n) != (ssize_t)n)) die("bootstrap write");
-}
-
-std::string get()
-{
-    alarm(180);
-    uint32_t n = 0;
-    if (recv(g_fd, &n, 4, MSG_WAITALL) != 4) die("bootstrap read");
-    std::string s(n, '\0');
-    if (n && recv(g_fd, s.data(), n, MSG_WAITALL) != (ssize_t)n) die("bootstrap read");
-    alarm(0);
-    return s;
-}
-
-void expect(const std::string &want)
-{
-    std::string got = get();
-    CHECK(got == want, "bootstrap: got \"%s\", expected \"%s\"", got.c_str(), want.c_str());
-}
-
-uint64_t mix(uint64_t a, uint64_t b)
-{
-    uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-// -------------------------------------------------------------- memory
-
-// Host memory (mmap) or GPU memory (through src/gpu), filled and checked
-// with the reproducible sequences of gpu.h.
-struct Mem {
-    uint8_t *p = nullptr;
-    size_t size = 0;
-    bool gpu = false;
-    tcpx_gpu *g = nullptr;
-    tcpx_gpu_stream *st = nullptr;
-    uintptr_t addr() const { return (uintptr_t)p; }
-};
-
-void mem_alloc(Mem &m, size_t size, bool gpu)
-{
-    m.size = size;
-    m.gpu = gpu;
-    if (gpu) {
-        void *p = nullptr;
-        if (tcpx_gpu_open(0, &m.g) || tcpx_gpu_stream_create(m.g, &m.st) || tcpx_gpu_malloc(m.g, size, &p))
-            die("GPU memory: %s", tcpx_last_error());
-        m.p = (uint8_t *)p;
-    } else {
-        void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        CHECK(p != MAP_FAILED, "mmap %zu", size);
-        m.p = (uint8_t *)p;
-    }
-}
-
-void mem_fill(Mem &m, size_t off, size_t n, uint64_t seed)
-{
-    if (!m.gpu) return tcpx_fill_random_host(m.p + off, n, seed);
-    if (tcpx_gpu_fill_random(m.st, m.p + off, n, seed) || tcpx_gpu_stream_sync(m.st)) die("GPU fill: %s", tcpx_last_error());
-}
-
-uint64_t mem_first_bad(Mem &m, size_t off, size_t n, uint64_t seed)
-{
-    if (!m.gpu) return tcpx_compare_random_host(m.p + off, n, seed);
-    uint64_t bad = 0;
-    if (tcpx_gpu_compare_random(m.st, m.p + off, n, seed, &bad)) die("GPU compare: %s", tcpx_last_error());
-    return bad;
-}
+// The bootstrap socket to the other process, and the shared helpers.
+void put(const std::string &s) { tool::put(g_fd, s); }
+std::string get() { return tool::get(g_fd); }
+void expect(const std::string &want) { tool::expect(g_fd, want); }
+using tool::Mem;
+using tool::mem_alloc;
+using tool::mem_fill;
+using tool::mem_first_bad;
+using tool::mix;
 
 // ---------------------------------------------------------------- sides
 
@@ -284,7 +219,7 @@ nixl_status_t wait_xfer(nixlAgent *a, nixlXferReqH *req, int timeout_s)
     time_t end = time(nullptr) + timeout_s;
     nixl_status_t st;
     while ((st = a->getXferStatus(req)) == NIXL_IN_PROG)
-        if (time(nullptr) > end) die("transfer not done within %d s", timeout_s);
+        if (time(nullptr) > end) tool_die("transfer not done within %d s", timeout_s);
     return st;
 }
 
@@ -569,7 +504,7 @@ int main(int argc, char **argv)
     setenv("TCPX_BIND_ADDR", "127.0.0.1", 1);
     setenv("TCPX_PEER_TIMEOUT_MS", "5000", 0);
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) die("socketpair");
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) tool_die("socketpair");
     pid_t t = fork();
     if (t == 0) {
         close(sv[0]);
