@@ -103,6 +103,8 @@ typedef struct tcpx_config {
     int staging_slots;         /* TCPX_STAGING_SLOTS: pinned bounce slots (chunk_bytes each) per data
                                   stream for GPU memory over a host-only transport (default 4) */
     int socks_per_comm;        /* TCPX_SOCKS_PER_COMM: TCP sockets per transport stream (default 1) */
+    int io_threads;            /* TCPX_IO_THREADS: the socket transport's I/O threads, serving all its
+                                  sockets (epoll); 0 = one per core, at most 8 (default 0) */
     int connect_timeout_ms;    /* TCPX_CONNECT_TIMEOUT_MS: bound on connect/accept (default 30000) */
     int peer_timeout_ms;       /* TCPX_PEER_TIMEOUT_MS: unacknowledged data older than this fails the
                                   peer (TCP_USER_TIMEOUT; default 30000) */

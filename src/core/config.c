@@ -69,6 +69,7 @@ tcpx_status tcpx_config_apply_env(tcpx_config *cfg)
     ENV_INT("TCPX_WINDOW", window, 1, 1024);
     ENV_INT("TCPX_STAGING_SLOTS", staging_slots, 1, 256);
     ENV_INT("TCPX_SOCKS_PER_COMM", socks_per_comm, 1, 16);
+    ENV_INT("TCPX_IO_THREADS", io_threads, 0, 64);
     ENV_INT("TCPX_CONNECT_TIMEOUT_MS", connect_timeout_ms, 1, INT_MAX);
     ENV_INT("TCPX_PEER_TIMEOUT_MS", peer_timeout_ms, 1, INT_MAX);
     ENV_INT("TCPX_LOG_LEVEL", log_level, 0, 4);

@@ -20,6 +20,8 @@ static tcpx_status check_config(const tcpx_config *c)
         return tcpx_set_error(TCPX_ERR_INVALID, "channels %d out of range 1..%d", c->channels, TCPX_MAX_CHANNELS);
     if (c->chunk_bytes < 4096 || c->chunk_bytes > (1u << 30))
         return tcpx_set_error(TCPX_ERR_INVALID, "chunk_bytes %zu out of range 4 KiB..1 GiB", c->chunk_bytes);
+    if (c->io_threads < 0 || c->io_threads > 64)
+        return tcpx_set_error(TCPX_ERR_INVALID, "io_threads %d outside 0..64", c->io_threads);
     if (c->window < 1 || c->socks_per_comm < 1 || c->socks_per_comm > 16 || c->staging_slots < 1)
         return tcpx_set_error(TCPX_ERR_INVALID, "window %d / socks_per_comm %d / staging_slots %d out of range",
                               c->window, c->socks_per_comm, c->staging_slots);

@@ -99,6 +99,7 @@ tcpx_status open_transport(tcpx_session *s)
     const char *t = s->cfg.transport;
     tcpx_net_opts o = {
         .socks_per_comm = s->cfg.socks_per_comm,
+        .io_threads = s->cfg.io_threads,
         .peer_timeout_ms = s->cfg.peer_timeout_ms,
         .bind_addr = s->cfg.bind_addr,
         .notify = sess_wake,

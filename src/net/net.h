@@ -57,6 +57,7 @@ typedef void (*tcpx_net_notify_fn)(void *arg);
 /* Transport-wide options the core passes at init. */
 typedef struct tcpx_net_opts {
     int socks_per_comm;            /* built-in transport: TCP sockets per comm */
+    int io_threads;                /* built-in transport: I/O threads (0 = one per core, at most 8) */
     int peer_timeout_ms;           /* TCP_USER_TIMEOUT and similar */
     const char *bind_addr;         /* numeric address to listen on, "" = auto */
     tcpx_net_notify_fn notify;

@@ -1,17 +1,20 @@
 /*
  * sock.h - internals of the built-in multi-socket TCP transport.
  *
- * A comm is `nsocks` TCP connections to one peer. Each connection has its own
- * I/O thread that does blocking I/O from a FIFO of parts: a message of N bytes
- * is cut into nsocks contiguous parts, and every connection carries an 8-byte
- * little-endian header with N followed by its part. The receiving threads
- * read straight into the posted buffer.
+ * A comm is `nsocks` TCP connections to one peer. A message of N bytes is
+ * cut into nsocks contiguous parts, and every connection carries an 8-byte
+ * little-endian header with N followed by its part; receivers read straight
+ * into the posted buffer. Sockets are non-blocking: each has a FIFO of
+ * parts, moved by whoever gets to it first: the caller's thread when it
+ * posts or tests (the short path: a small message goes onto the socket, and
+ * its answer is read, with no thread hand-off), or the transport's pool of
+ * I/O threads (epoll) when the socket is not ready or the part is large.
  *
  * Files: sock_addr.c (addresses, socket options), sock_wire.c (listen handle
  * and per-socket hello), sock_listen.c (listen/accept), sock_connect.c
- * (connect state machine), sock_comm.c (comm lifetime, threads, failure),
- * sock_io.c (isend/irecv/test and the I/O thread work), sock_net.c (the
- * tcpx_net table).
+ * (connect state machine), sock_comm.c (comm lifetime, failure), sock_poll.c
+ * (the I/O thread pool), sock_io.c (moving parts, isend/irecv/test),
+ * sock_net.c (the tcpx_net table).
  */
 #ifndef TCPX_NET_SOCK_H
 #define TCPX_NET_SOCK_H
@@ -31,6 +34,22 @@
 #define SOCK_HELLO_TIMEOUT_MS 10000
 #define SOCK_PART_ALIGN 4096
 #define SOCK_ADDR_STRLEN 64        /* "[v6addr%scope]:port" */
+#define SOCK_MAX_POLLERS 64        /* I/O threads per transport */
+#define SOCK_CALLER_BUDGET (256u * 1024) /* bytes a caller's post/test moves per socket before the pool takes over */
+#define SOCK_POLLER_BUDGET (4u << 20)    /* bytes an I/O thread moves on one socket before serving the others */
+
+enum sock_want { SOCK_WANT_NONE = 0, SOCK_WANT_IN = 1, SOCK_WANT_OUT = 2 };
+
+typedef struct sock_conn sock_conn;
+
+/* One I/O thread and its epoll set (sock_poll.c). */
+typedef struct sock_poller {
+    int epfd, evfd;                /* evfd wakes the thread (stop, detach) */
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+    atomic_uint gen;               /* batches of events handled */
+} sock_poller;
 
 /* ---- the transport instance ---- */
 
@@ -46,6 +65,10 @@ typedef struct sock_net {
     char bind_str[SOCK_ADDR_STRLEN];
     char ifname[32];
     int speed_mbps;
+    sock_poller *pollers;          /* npollers, started when first needed */
+    int npollers;
+    unsigned next_poller;
+    pthread_mutex_t poll_mu;
 } sock_net;
 
 /* ---- addresses and options (sock_addr.c) ---- */
@@ -94,18 +117,21 @@ typedef struct sock_part {
     sock_req *req;
 } sock_part;
 
-typedef struct sock_conn {
+struct sock_conn {
     int fd;
     int index;
     struct sock_comm *comm;
-    pthread_t thread;
-    int started;
-    pthread_mutex_t mu;            /* guards the fields below */
-    pthread_cond_t cv;
+    sock_poller *poller;
+    pthread_mutex_t qmu;           /* guards head/tail (posting appends, the mover pops) */
     sock_part *head, *tail;
-    int waiting;                   /* thread sleeps on cv */
-    int stop;
-} sock_conn;
+    pthread_mutex_t mu;            /* held by the one thread moving bytes; guards what follows */
+    int started;                   /* the head part's header is set up */
+    uint8_t hdr[8];
+    size_t hdr_done;
+    size_t off, len, done;         /* the head part's byte range in its request; bytes of it moved */
+    atomic_int kick;               /* another thread found it busy: the mover looks again */
+    atomic_int armed;              /* enum sock_want the epoll set waits for, 0 = none */
+};
 
 typedef struct sock_comm {
     sock_net *net;
@@ -142,13 +168,13 @@ struct sock_req {
     sock_part parts[];
 };
 
-/* Build a comm from connected sockets (fds[i] is socket i), switch them to
- * blocking and start one thread each. On failure closes the fds. */
+/* Build a comm from connected sockets (fds[i] is socket i): non-blocking,
+ * each served by a poller of the pool. On failure closes the fds. */
 int sock_comm_create(sock_net *n, int is_send, const int *fds, int nsocks, const char *peer, sock_comm **out);
 /* Stop threads, close sockets, free abandoned requests and the comm. */
 void sock_comm_destroy(sock_comm *c);
-/* Mark the comm failed with st (first caller wins), shut its sockets down so
- * every thread stops blocking, and notify. Called by I/O threads. */
+/* Mark the comm failed with st (first caller wins), shut its sockets down
+ * (queued parts then fail without touching user buffers), and notify. */
 void sock_comm_fail(sock_comm *c, int st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static inline int sock_comm_failed(sock_comm *c)
 {
@@ -158,7 +184,23 @@ void sock_notify(sock_net *n);
 
 /* ---- I/O (sock_io.c) ---- */
 
-void *sock_conn_thread(void *arg);
+/* Move k's queued parts as far as the socket allows (at most `budget` bytes,
+ * unless it finishes a part), then arm k for what it waits for. Any thread
+ * may call it: one moves bytes at a time; a thread that finds k busy leaves
+ * it to the mover, which looks again. */
+void sock_conn_run(sock_conn *k, size_t budget);
+
+/* ---- the I/O thread pool (sock_poll.c) ---- */
+
+int sock_pollers_init(sock_net *n, int nthreads);
+void sock_pollers_fini(sock_net *n);   /* after every comm is destroyed */
+/* Put k in a poller's set (disarmed), starting that poller if needed. */
+int sock_poller_attach(sock_net *n, sock_conn *k);
+/* Wait in k's epoll set for `want` (one shot); the caller holds k->mu. */
+void sock_conn_arm(sock_conn *k, int want);
+/* Take c's sockets out of their sets and wait until no I/O thread can be
+ * touching them. */
+void sock_pollers_detach(sock_comm *c);
 /* Offset and length of part `index` of `nsocks` of a message of `size` bytes. */
 void sock_part_range(size_t size, int nsocks, int index, size_t *off, size_t *len);
 int sock_isend(tcpx_net *n, void *comm, void *data, size_t size, int tag, void *mh, void **request);

@@ -1,4 +1,4 @@
-/* sock_comm.c - comm lifetime: sockets, one I/O thread each, failure, close. */
+/* sock_comm.c - comm lifetime: sockets in the I/O thread pool, failure, close. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,28 +12,9 @@
 #include "util/error.h"
 #include "util/log.h"
 
-#define SOCK_THREAD_STACK (512 * 1024)
-
 void sock_notify(sock_net *n)
 {
     if (n->notify) n->notify(n->notify_arg);
-}
-
-static int start_thread(sock_conn *k)
-{
-    pthread_attr_t attr;
-    sigset_t all, old;
-    if (pthread_attr_init(&attr)) return -1;
-    pthread_attr_setstacksize(&attr, SOCK_THREAD_STACK);
-    /* I/O threads take no signals: the application's handlers run elsewhere. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&k->thread, &attr, sock_conn_thread, k);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (rc) return -1;
-    k->started = 1;
-    return 0;
 }
 
 int sock_comm_create(sock_net *n, int is_send, const int *fds, int nsocks, const char *peer, sock_comm **out)
@@ -56,18 +37,19 @@ int sock_comm_create(sock_net *n, int is_send, const int *fds, int nsocks, const
         k->fd = fds[i];
         k->index = i;
         k->comm = c;
+        pthread_mutex_init(&k->qmu, NULL);
         pthread_mutex_init(&k->mu, NULL);
-        pthread_cond_init(&k->cv, NULL);
+        atomic_init(&k->kick, 0);
+        atomic_init(&k->armed, 0);
     }
     int err = 0;
     for (int i = 0; i < nsocks && !err; i++) {
         sock_conn *k = &c->conns[i];
         sock_set_options(k->fd, n->peer_timeout_ms);
-        if (sock_set_nonblocking(k->fd, 0)) {
-            err = tcpx_set_error(TCPX_ERR_SYSTEM, "cannot make socket to %s blocking: %s", peer, strerror(errno));
-        } else if (start_thread(k)) {
-            err = tcpx_set_error(TCPX_ERR_SYSTEM, "cannot start an I/O thread for %s", peer);
-        }
+        if (sock_set_nonblocking(k->fd, 1))
+            err = tcpx_set_error(TCPX_ERR_SYSTEM, "cannot make socket to %s non-blocking: %s", peer, strerror(errno));
+        else
+            err = sock_poller_attach(n, k);
     }
     if (err) {
         sock_comm_destroy(c);
@@ -93,9 +75,9 @@ void sock_comm_fail(sock_comm *c, int st, const char *fmt, ...)
         else
             TCPX_WARN("socket transport: %s", c->fail_msg);
     }
-    /* Wake every thread of the comm out of its blocking call; they then
-     * drain their queues without touching user buffers. The fds stay open
-     * until close joins the threads, so this never hits a reused fd. */
+    /* Every socket reports ready (hang-up) to whoever waits on it, and the
+     * queued parts then fail without touching user buffers. The fds stay
+     * open until the comm is destroyed, so this never hits a reused fd. */
     for (int i = 0; i < c->nsocks; i++) shutdown(c->conns[i].fd, SHUT_RDWR);
     if (!closing) sock_notify(c->net);
 }
@@ -104,25 +86,14 @@ void sock_comm_destroy(sock_comm *c)
 {
     if (!c) return;
     atomic_store(&c->closing, 1);
-    for (int i = 0; i < c->nsocks; i++) {
-        sock_conn *k = &c->conns[i];
-        pthread_mutex_lock(&k->mu);
-        k->stop = 1;
-        pthread_cond_signal(&k->cv);
-        pthread_mutex_unlock(&k->mu);
-        if (k->started) shutdown(k->fd, SHUT_RDWR);
-    }
-    for (int i = 0; i < c->nsocks; i++) {
-        sock_conn *k = &c->conns[i];
-        if (k->started) pthread_join(k->thread, NULL);
-    }
+    sock_pollers_detach(c);
     for (int i = 0; i < c->nsocks; i++) {
         sock_conn *k = &c->conns[i];
         close(k->fd);
+        pthread_mutex_destroy(&k->qmu);
         pthread_mutex_destroy(&k->mu);
-        pthread_cond_destroy(&k->cv);
     }
-    /* No thread runs now: free abandoned requests and the cache. */
+    /* No thread touches the comm now: free abandoned requests and the cache. */
     while (c->live) {
         sock_req *r = c->live;
         c->live = r->next;

@@ -1,14 +1,17 @@
-/* sock_io.c - isend/irecv/test and the work of the per-socket I/O threads.
+/* sock_io.c - moving parts through non-blocking sockets, and
+ * isend/irecv/test.
  *
- * A request is cut into one part per socket; the caller appends part i to
- * socket i's FIFO, and socket i's thread sends (or receives) it with blocking
- * calls. Every socket carries every message: an 8-byte little-endian header
- * with the total size, then its part (possibly empty). The thread's last
- * access to a request is the decrement of parts_left, so a request whose
- * parts_left reads 0 belongs to the caller alone. A message may be made of
- * several pieces of memory (isendv/irecvv): a part then covers whatever
- * pieces its byte range falls into, moved with sendmsg/recvmsg in windows of
- * at most SOCK_IOV_WINDOW pieces.
+ * A request is cut into one part per socket and part i is appended to
+ * socket i's FIFO. Every socket carries every message: an 8-byte
+ * little-endian header with the total size, then its part (possibly empty).
+ * The part at the head of a FIFO is moved by sock_conn_run, from the
+ * caller's thread (post and test: the short path) or from an I/O thread when
+ * epoll says the socket is ready. The mover's last access to a request is
+ * the decrement of parts_left, so a request whose parts_left reads 0 belongs
+ * to the caller alone. A message may be made of several pieces of memory
+ * (isendv/irecvv): a part then covers whatever pieces its byte range falls
+ * into, moved with sendmsg/recvmsg in windows of at most SOCK_IOV_WINDOW
+ * pieces.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,7 +37,9 @@ void sock_part_range(size_t size, int nsocks, int index, size_t *off, size_t *le
     *len = size - o < part ? size - o : part;
 }
 
-/* ---- I/O thread side ---- */
+/* ---- moving the head part of a socket ---- */
+
+enum step { STEP_DONE, STEP_AGAIN, STEP_BUDGET, STEP_FAIL };
 
 static void io_error(sock_comm *c, int err, int eof)
 {
@@ -49,167 +54,182 @@ static void io_error(sock_comm *c, int err, int eof)
     }
 }
 
-/* Drop the first `done` bytes from msg's iovecs (a partial sendmsg/recvmsg). */
-static void skip_done(struct msghdr *msg, size_t done)
+/* Up to SOCK_IOV_WINDOW iovecs (after *n already there) for bytes
+ * [off, off+len) of r's pieces. */
+static void window(const sock_req *r, size_t off, size_t len, struct iovec *win, int *n)
 {
-    while (msg->msg_iovlen && done >= msg->msg_iov[0].iov_len) {
-        done -= msg->msg_iov[0].iov_len;
-        msg->msg_iov++;
-        msg->msg_iovlen--;
-    }
-    if (msg->msg_iovlen) {
-        msg->msg_iov[0].iov_base = (char *)msg->msg_iov[0].iov_base + done;
-        msg->msg_iov[0].iov_len -= done;
-    }
-}
-
-/* 0, or -1 with errno. */
-static int send_all(int fd, struct iovec *iov, int iovcnt)
-{
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = iov;
-    msg.msg_iovlen = (size_t)iovcnt;
-    while (msg.msg_iovlen) {
-        ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        skip_done(&msg, (size_t)r);
-    }
-    return 0;
-}
-
-/* 0, 1 at end of stream, or -1 with errno. */
-static int recv_all(int fd, struct iovec *iov, int iovcnt)
-{
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = iov;
-    msg.msg_iovlen = (size_t)iovcnt;
-    while (msg.msg_iovlen) {
-        ssize_t r = recvmsg(fd, &msg, MSG_WAITALL);
-        if (r == 0) return 1;
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        skip_done(&msg, (size_t)r);
-    }
-    return 0;
-}
-
-/* Move bytes [off, off+len) of r's pieces (after `hdr`, when given) through
- * fd, a window of pieces at a time. 0, 1 at end of stream, or -1 with errno. */
-static int move_range(int fd, int is_send, sock_req *r, size_t off, size_t len, struct iovec *hdr)
-{
-    struct iovec win[SOCK_IOV_WINDOW];
-    int n = 0;
-    if (hdr) win[n++] = *hdr;
     size_t pos = 0;
-    for (int i = 0; i < r->niov && len; i++) {
+    for (int i = 0; i < r->niov && len && *n < SOCK_IOV_WINDOW; i++) {
         size_t plen = r->iov[i].iov_len;
         if (pos + plen <= off) {
             pos += plen;
             continue;
         }
-        size_t skip = off > pos ? off - pos : 0, take = plen - skip < len ? plen - skip : len;
-        win[n++] = (struct iovec){(char *)r->iov[i].iov_base + skip, take};
+        size_t skip = off - pos, take = plen - skip < len ? plen - skip : len;
+        win[(*n)++] = (struct iovec){(char *)r->iov[i].iov_base + skip, take};
         pos += plen;
         off += take;
         len -= take;
-        if (n == SOCK_IOV_WINDOW) {
-            int rc = is_send ? send_all(fd, win, n) : recv_all(fd, win, n);
-            if (rc) return rc;
-            n = 0;
-        }
     }
-    if (!n) return 0;
-    return is_send ? send_all(fd, win, n) : recv_all(fd, win, n);
 }
 
-static int do_send(sock_conn *k, sock_req *r)
+/* One sendmsg/recvmsg without blocking: bytes moved, 0 at end of stream
+ * (receive), -1 with errno. */
+static ssize_t move_once(int fd, int is_send, struct iovec *win, int n)
 {
-    sock_comm *c = k->comm;
-    size_t off, len;
-    sock_part_range(r->size, c->nsocks, k->index, &off, &len);
-    uint8_t hdr[8];
-    uint64_t total = r->size;
-    for (int i = 0; i < 8; i++) hdr[i] = (uint8_t)(total >> (8 * i));
-    struct iovec h = {hdr, sizeof hdr};
-    if (move_range(k->fd, 1, r, off, len, &h)) {
-        io_error(c, errno, 0);
-        return -1;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = win;
+    msg.msg_iovlen = (size_t)n;
+    for (;;) {
+        ssize_t r = is_send ? sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) : recvmsg(fd, &msg, MSG_DONTWAIT);
+        if (r >= 0 || errno != EINTR) return r;
     }
-    return 0;
 }
 
-static int do_recv(sock_conn *k, sock_req *r)
+static enum step failed_io(sock_conn *k, ssize_t r)
+{
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return STEP_AGAIN;
+    io_error(k->comm, r < 0 ? errno : 0, r == 0);
+    return STEP_FAIL;
+}
+
+static enum step step_send(sock_conn *k, sock_req *r, size_t *budget)
 {
     sock_comm *c = k->comm;
-    uint8_t hdr[8];
-    struct iovec h = {hdr, sizeof hdr};
-    int rc = recv_all(k->fd, &h, 1);
-    if (rc) {
-        io_error(c, errno, rc == 1);
-        return -1;
+    if (!k->started) {
+        sock_part_range(r->size, c->nsocks, k->index, &k->off, &k->len);
+        for (int i = 0; i < 8; i++) k->hdr[i] = (uint8_t)((uint64_t)r->size >> (8 * i));
+        k->hdr_done = k->done = 0;
+        k->started = 1;
     }
+    while (k->hdr_done < 8 || k->done < k->len) {
+        if (!*budget) return STEP_BUDGET;
+        struct iovec win[SOCK_IOV_WINDOW];
+        int n = 0;
+        if (k->hdr_done < 8) win[n++] = (struct iovec){k->hdr + k->hdr_done, 8 - k->hdr_done};
+        size_t want = k->len - k->done < *budget ? k->len - k->done : *budget;
+        window(r, k->off + k->done, want, win, &n);
+        ssize_t m = move_once(k->fd, 1, win, n);
+        if (m <= 0) return m == 0 ? STEP_AGAIN : failed_io(k, m);
+        size_t h = 8 - k->hdr_done < (size_t)m ? 8 - k->hdr_done : (size_t)m;
+        k->hdr_done += h;
+        k->done += (size_t)m - h;
+        *budget -= (size_t)m - h < *budget ? (size_t)m - h : *budget;
+    }
+    return STEP_DONE;
+}
+
+/* The header of a receive: the message's size, checked against the posted
+ * capacity and the other sockets' headers; then the part's range. */
+static enum step take_header(sock_conn *k, sock_req *r)
+{
+    sock_comm *c = k->comm;
     uint64_t total = 0;
-    for (int i = 0; i < 8; i++) total |= (uint64_t)hdr[i] << (8 * i);
+    for (int i = 0; i < 8; i++) total |= (uint64_t)k->hdr[i] << (8 * i);
     if (total > r->size) {
         sock_comm_fail(c, TCPX_ERR_PROTOCOL, "message of %llu bytes from %s exceeds posted receive of %zu bytes",
                        (unsigned long long)total, c->peer, r->size);
-        return -1;
+        return STEP_FAIL;
     }
     size_t expect = SIZE_MAX;
     if (!atomic_compare_exchange_strong(&r->total, &expect, (size_t)total) && expect != total) {
         sock_comm_fail(c, TCPX_ERR_PROTOCOL, "sockets from %s disagree on a message size (%zu and %llu bytes)",
                        c->peer, expect, (unsigned long long)total);
-        return -1;
+        return STEP_FAIL;
     }
-    size_t off, len;
-    sock_part_range((size_t)total, c->nsocks, k->index, &off, &len);
-    rc = len ? move_range(k->fd, 0, r, off, len, NULL) : 0;
-    if (rc) {
-        io_error(c, errno, rc == 1);
-        return -1;
-    }
-    return 0;
+    sock_part_range((size_t)total, c->nsocks, k->index, &k->off, &k->len);
+    k->done = 0;
+    return STEP_DONE;
 }
 
-static void run_part(sock_conn *k, sock_req *r)
+static enum step step_recv(sock_conn *k, sock_req *r, size_t *budget)
 {
+    if (!k->started) {
+        k->hdr_done = 0;
+        k->started = 1;
+    }
+    while (k->hdr_done < 8) {
+        struct iovec h = {k->hdr + k->hdr_done, 8 - k->hdr_done};
+        ssize_t m = move_once(k->fd, 0, &h, 1);
+        if (m <= 0) return failed_io(k, m);
+        k->hdr_done += (size_t)m;
+        if (k->hdr_done == 8 && take_header(k, r) != STEP_DONE) return STEP_FAIL;
+    }
+    while (k->done < k->len) {
+        if (!*budget) return STEP_BUDGET;
+        struct iovec win[SOCK_IOV_WINDOW];
+        int n = 0;
+        size_t want = k->len - k->done < *budget ? k->len - k->done : *budget;
+        window(r, k->off + k->done, want, win, &n);
+        ssize_t m = move_once(k->fd, 0, win, n);
+        if (m <= 0) return failed_io(k, m);
+        k->done += (size_t)m;
+        *budget -= (size_t)m < *budget ? (size_t)m : *budget;
+    }
+    return STEP_DONE;
+}
+
+static sock_part *queue_head(sock_conn *k)
+{
+    pthread_mutex_lock(&k->qmu);
+    sock_part *p = k->head;
+    pthread_mutex_unlock(&k->qmu);
+    return p;
+}
+
+/* The head part is finished (ok or not): pop it; the request's last part
+ * notifies. */
+static void part_done(sock_conn *k, sock_part *p, int ok)
+{
+    pthread_mutex_lock(&k->qmu);
+    k->head = p->next;
+    if (!k->head) k->tail = NULL;
+    pthread_mutex_unlock(&k->qmu);
+    k->started = 0;
+    sock_req *r = p->req;
     sock_comm *c = k->comm;
-    int ok = 0;
-    if (!sock_comm_failed(c)) ok = (r->is_send ? do_send(k, r) : do_recv(k, r)) == 0;
     if (!ok) atomic_store_explicit(&r->failed, 1, memory_order_relaxed);
     /* Last touch of r: after this the caller may free it. */
     if (atomic_fetch_sub_explicit(&r->parts_left, 1, memory_order_acq_rel) == 1 && !atomic_load(&c->closing))
         sock_notify(c->net);
 }
 
-void *sock_conn_thread(void *arg)
+/* Move parts until the socket would block or the budget is spent; what k
+ * waits for then. Called with k->mu held. */
+static int advance(sock_conn *k, size_t budget)
 {
-    sock_conn *k = arg;
+    sock_comm *c = k->comm;
     for (;;) {
-        pthread_mutex_lock(&k->mu);
-        while (!k->head && !k->stop) {
-            k->waiting = 1;
-            pthread_cond_wait(&k->cv, &k->mu);
-            k->waiting = 0;
+        sock_part *p = queue_head(k);
+        if (!p) return SOCK_WANT_NONE;
+        sock_req *r = p->req;
+        if (sock_comm_failed(c)) { /* drain without touching user memory */
+            part_done(k, p, 0);
+            continue;
         }
-        if (k->stop) {
-            pthread_mutex_unlock(&k->mu);
-            break;
+        enum step s = r->is_send ? step_send(k, r, &budget) : step_recv(k, r, &budget);
+        if (s == STEP_DONE || s == STEP_FAIL) {
+            part_done(k, p, s == STEP_DONE);
+            continue;
         }
-        sock_part *p = k->head;
-        k->head = p->next;
-        if (!k->head) k->tail = NULL;
-        pthread_mutex_unlock(&k->mu);
-        run_part(k, p->req);
+        return r->is_send ? SOCK_WANT_OUT : SOCK_WANT_IN;
     }
-    return NULL;
+}
+
+void sock_conn_run(sock_conn *k, size_t budget)
+{
+    for (;;) {
+        if (pthread_mutex_trylock(&k->mu)) {
+            /* Busy: ask the mover to look again, unless it just let go. */
+            atomic_store(&k->kick, 1);
+            if (pthread_mutex_trylock(&k->mu)) return;
+        }
+        atomic_store(&k->kick, 0);
+        sock_conn_arm(k, advance(k, budget));
+        pthread_mutex_unlock(&k->mu);
+        if (!atomic_load(&k->kick)) return;
+    }
 }
 
 /* ---- caller side ---- */
@@ -269,21 +289,25 @@ static int post(sock_comm *c, sock_req *r, int is_send, size_t size, void **requ
         return TCPX_OK;
     }
     atomic_init(&r->parts_left, c->nsocks);
+    *request = r;
     for (int i = 0; i < c->nsocks; i++) {
         sock_conn *k = &c->conns[i];
         sock_part *p = &r->parts[i];
         p->req = r;
         p->next = NULL;
-        pthread_mutex_lock(&k->mu);
+        pthread_mutex_lock(&k->qmu);
+        int first = !k->head;
         if (k->tail)
             k->tail->next = p;
         else
             k->head = p;
         k->tail = p;
-        if (k->waiting) pthread_cond_signal(&k->cv);
-        pthread_mutex_unlock(&k->mu);
+        pthread_mutex_unlock(&k->qmu);
+        /* The short path: nothing queued ahead, so the caller moves it now
+         * (a large part: its first SOCK_CALLER_BUDGET bytes, the pool the
+         * rest). Behind others: the mover of those gets to it. */
+        if (first) sock_conn_run(k, SOCK_CALLER_BUDGET);
     }
-    *request = r;
     return TCPX_OK;
 }
 
@@ -370,8 +394,14 @@ int sock_test(tcpx_net *n, void *request, int *done, size_t *size)
     sock_req *r = request;
     if (done) *done = 0;
     if (!r) return tcpx_set_error(TCPX_ERR_INVALID, "test of a NULL request");
-    if (atomic_load_explicit(&r->parts_left, memory_order_acquire) > 0) return TCPX_OK;
     sock_comm *c = r->comm;
+    if (atomic_load_explicit(&r->parts_left, memory_order_acquire) > 0) {
+        /* The short path: the caller moves the request's parts at the head of
+         * their sockets itself (a receive's answer is read by whoever polls). */
+        for (int i = 0; i < c->nsocks; i++)
+            if (queue_head(&c->conns[i]) == &r->parts[i]) sock_conn_run(&c->conns[i], SOCK_CALLER_BUDGET);
+        if (atomic_load_explicit(&r->parts_left, memory_order_acquire) > 0) return TCPX_OK;
+    }
     if (!atomic_load_explicit(&r->failed, memory_order_relaxed)) {
         if (size) *size = r->is_send ? r->size : atomic_load_explicit(&r->total, memory_order_relaxed);
         if (done) *done = 1;

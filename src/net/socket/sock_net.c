@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "net/socket/sock.h"
 #include "util/error.h"
@@ -95,7 +96,19 @@ static int sock_send_closed(tcpx_net *n, void *send_comm)
     return 0;
 }
 
-static void sock_destroy(tcpx_net *n) { free(n); }
+/* I/O threads by default: one per core, at most 8 (each serves many
+ * sockets; callers move small messages themselves). */
+static int sock_default_threads(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > 8 ? 8 : (int)cores;
+}
+
+static void sock_destroy(tcpx_net *n)
+{
+    sock_pollers_fini((sock_net *)n);
+    free(n);
+}
 
 void tcpx_net_socket_set_hello_timeout(tcpx_net *n, int ms) { ((sock_net *)n)->hello_timeout_ms = ms; }
 
@@ -114,6 +127,7 @@ int tcpx_net_socket_create(const tcpx_net_opts *opts, tcpx_net **out)
     n->notify = opts->notify;
     n->notify_arg = opts->notify_arg;
     int rc = sock_addr_resolve(n, opts->bind_addr);
+    if (!rc) rc = sock_pollers_init(n, opts->io_threads > 0 ? opts->io_threads : sock_default_threads());
     if (rc) {
         free(n);
         return rc;
@@ -140,8 +154,8 @@ int tcpx_net_socket_create(const tcpx_net_opts *opts, tcpx_net **out)
     b->connect_abort = sock_connect_abort;
     b->send_closed = sock_send_closed;
     b->destroy = sock_destroy;
-    TCPX_DEBUG("socket transport: %d socket(s) per comm, listening on %s (%s)", n->socks_per_comm, n->bind_str,
-               n->ifname[0] ? n->ifname : "unknown interface");
+    TCPX_DEBUG("socket transport: %d socket(s) per comm, up to %d I/O threads, listening on %s (%s)",
+               n->socks_per_comm, n->npollers, n->bind_str, n->ifname[0] ? n->ifname : "unknown interface");
     *out = b;
     return TCPX_OK;
 }
