@@ -104,7 +104,11 @@ typedef struct tcpx_config {
                                   stream for GPU memory over a host-only transport (default 4) */
     int socks_per_comm;        /* TCPX_SOCKS_PER_COMM: TCP sockets per transport stream (default 1) */
     int io_threads;            /* TCPX_IO_THREADS: the socket transport's I/O threads, serving all its
-                                  sockets (epoll); 0 = one per core, at most 8 (default 0) */
+                                  sockets (epoll); 0 = one per core, at most 32 (default 0) */
+    int spin_us;               /* TCPX_SPIN_US: tcpx_xfer_wait on a transfer of at most 256 KiB first polls
+                                  the connection this long (the answer to a small message usually comes
+                                  sooner than a sleeping thread could wake), then sleeps; 0 = sleep at
+                                  once, saving CPU at the cost of latency (default 200) */
     int connect_timeout_ms;    /* TCPX_CONNECT_TIMEOUT_MS: bound on connect/accept (default 30000) */
     int peer_timeout_ms;       /* TCPX_PEER_TIMEOUT_MS: unacknowledged data older than this fails the
                                   peer (TCP_USER_TIMEOUT; default 30000) */

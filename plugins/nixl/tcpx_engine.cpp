@@ -28,6 +28,7 @@ struct TcpxReq : public nixlBackendReqH {
     std::string notif;
     bool has_notif = false;
     bool waiting_connect = false;       // posted before the peer was connected
+    bool finished = false;              // checkXfer saw it complete
     tcpx_xfer *x = nullptr;
 };
 
@@ -283,8 +284,12 @@ static nixl_status_t post_now(tcpx_session *s, TcpxReq *req)
     if (!st)
         st = req->op == NIXL_WRITE ? tcpx_xfer_post_write_list(req->x, req->blocks.size(), req->blocks.data(), note)
                                    : tcpx_xfer_post_read_list(req->x, req->blocks.size(), req->blocks.data(), note);
+    req->finished = false;
     if (!st) st = tcpx_xfer_test(req->x);
-    if (st == TCPX_OK) return NIXL_SUCCESS;
+    if (st == TCPX_OK) {
+        req->finished = true;
+        return NIXL_SUCCESS;
+    }
     if (st == TCPX_IN_PROGRESS) return NIXL_IN_PROG;
     return fail(req->op == NIXL_WRITE ? "WRITE" : "READ", st);
 }
@@ -327,8 +332,12 @@ nixl_status_t nixlTcpxEngine::checkXfer(nixlBackendReqH *handle) const
         return post_now(session_, req);
     }
     if (!req->x) return NIXL_ERR_NOT_POSTED;
+    if (req->finished) return NIXL_SUCCESS;
     tcpx_status st = tcpx_xfer_test(req->x);
-    if (st == TCPX_OK) return NIXL_SUCCESS;
+    if (st == TCPX_OK) {
+        req->finished = true;
+        return NIXL_SUCCESS;
+    }
     if (st == TCPX_IN_PROGRESS) return NIXL_IN_PROG;
     return fail(req->op == NIXL_WRITE ? "WRITE" : "READ", st);
 }
@@ -337,9 +346,11 @@ nixl_status_t nixlTcpxEngine::releaseReqH(nixlBackendReqH *handle) const
 {
     auto *req = static_cast<TcpxReq *>(handle);
     if (req->x) {
-        // Bytes still moving finish in the background (their registrations
-        // cannot be deregistered meanwhile); release never waits.
-        if (tcpx_xfer_test(req->x) == TCPX_IN_PROGRESS) {
+        // A transfer not seen complete may still move bytes: it finishes in
+        // the background (its registrations cannot be deregistered
+        // meanwhile) and is reaped by later calls; release never waits, not
+        // even for the session.
+        if (!req->finished) {
             std::lock_guard<std::mutex> g(zombies_mu_);
             zombies_.push_back(req->x);
         } else {

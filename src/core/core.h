@@ -317,6 +317,7 @@ typedef struct tcpx_session {
     tcpx_config cfg;
     tcpx_net *net;
     struct tcpx_gpu *gpu;          /* NULL when gpu_id is -1 */
+    uint8_t *inline_pinned;        /* TCPX_INLINE_MAX pinned bytes for GPU inline copies, once needed */
     int stage_gpu;                 /* the transport takes host pointers only */
     int unpack;                    /* receives land in bounce pages: device unpack */
     int net_dev;                   /* the transport device (NIC) every comm uses */
@@ -331,6 +332,7 @@ typedef struct tcpx_session {
     pthread_cond_t wake_cv;
     _Atomic uint64_t wake_seq;     /* changed under wake_mu; read without it */
     int notify_supported;
+    uint64_t wait_spin_ns;         /* a wait for a small transfer polls this long before it sleeps */
     uint64_t spin_ns;              /* the progress thread watches the wake counter this long before
                                       sleeping while traffic flows (0: machines of fewer than 4 cores) */
 
@@ -568,6 +570,8 @@ void sess_own_thread_gpu(tcpx_session *s);
 
 /* progress.c */
 void sess_progress_locked(tcpx_session *s);
+/* Put what was just posted to p on the wire, reading nothing. */
+void sess_push_locked(tcpx_session *s, tcpx_peer *p);
 void sess_wake(void *arg);
 void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline);
 /* The same for a caller holding s->mu: released while asleep, held again on return. */

@@ -78,6 +78,20 @@ static void peer_round(tcpx_peer *p)
     if ((st = ctrl_flush(p))) peer_fail(p, st, "%s", tcpx_last_error());
 }
 
+/* What a post has queued for p goes out now: its data comms' sends, then
+ * its control messages. Nothing is read (that is a round's job), so a post
+ * costs no system call for an answer that cannot have come yet. */
+void sess_push_locked(tcpx_session *s, tcpx_peer *p)
+{
+    atomic_store_explicit(&s->last_app_ns, tcpx_now_ns(), memory_order_relaxed);
+    if (ctrl_check(p)) return;
+    for (int c = 0; c < p->ntx; c++)
+        if (chan_round(p, &p->tx[c], 1)) return;
+    if (ctrl_check(p)) return;
+    tcpx_status st = ctrl_flush(p);
+    if (st) peer_fail(p, st, "%s", tcpx_last_error());
+}
+
 /* One round over everything: the connections being made, then every peer. */
 static void progress_round(tcpx_session *s)
 {
@@ -119,6 +133,8 @@ void sess_nap_locked(tcpx_session *s, uint64_t seen, uint64_t deadline)
  * sleep-and-wake delay). */
 static void wait_until(tcpx_session *s, uint64_t seen, uint64_t until, uint64_t spin_ns)
 {
+    /* What the transport left to polling callers must now wake us. */
+    if (s->net && s->net->arm) s->net->arm(s->net);
     if (spin_ns) {
         uint64_t end = tcpx_now_ns() + spin_ns;
         if (end > until) end = until;

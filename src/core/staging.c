@@ -102,12 +102,24 @@ int stage_acquire(tcpx_stage *st)
 void stage_release(tcpx_stage *st) { st->used--; }
 
 /* Small synchronous copy between a host buffer and an op's memory (inline
- * messages); cudaMemcpyDefault works out the direction. */
+ * messages). GPU memory goes through the session's pinned buffer (the
+ * driver would stage a copy from pageable memory through its own). */
 tcpx_status op_copy(tcpx_session *s, const tcpx_op *op, void *dst, const void *src, size_t n)
 {
     if (op->r->kind != TCPX_MEM_CUDA) {
         if (n) memcpy(dst, src, n);
         return TCPX_OK;
     }
-    return tcpx_gpu_memcpy(s->gpu, dst, src, n);
+    if (!n) return TCPX_OK;
+    if (n > TCPX_INLINE_MAX ||
+        (!s->inline_pinned && tcpx_gpu_host_alloc(s->gpu, TCPX_INLINE_MAX, (void **)&s->inline_pinned)))
+        return tcpx_gpu_memcpy(s->gpu, dst, src, n); /* cudaMemcpyDefault works out the direction */
+    const uint8_t *lo = op->r->ptr, *d = dst;
+    if (d >= lo && d < lo + op->r->size) { /* into the GPU */
+        memcpy(s->inline_pinned, src, n);
+        return tcpx_gpu_memcpy(s->gpu, dst, s->inline_pinned, n);
+    }
+    tcpx_status st = tcpx_gpu_memcpy(s->gpu, s->inline_pinned, src, n);
+    if (!st) memcpy(dst, s->inline_pinned, n);
+    return st;
 }

@@ -68,7 +68,7 @@ static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mem
     }
     /* Take in what the peer already sent (a CANCEL must be seen before a new
      * receive can match the send it withdraws). */
-    sess_progress_locked(s);
+    if (kind == OP_RECV) sess_progress_locked(s);
     for (size_t i = 0; i < n; i++) {
         tcpx_op *op = ops[i];
         op->id = s->next_op_id++;
@@ -89,7 +89,7 @@ static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mem
         op_start(op);
     }
     free(ops);
-    sess_progress_locked(s);
+    sess_push_locked(s, x->p);
     sess_unlock(s);
     return TCPX_OK;
 }
@@ -194,7 +194,7 @@ static tcpx_status post_list(tcpx_xfer *x, int kind, size_t n, const tcpx_block 
     if (onesided_start(op, wire, (uint32_t)op->nsegs) && op->state != OPS_FAILED)
         op_fail(op, TCPX_ERR_PEER, "peer %s: %s", x->p->name, tcpx_last_error());
     free(wire);
-    sess_progress_locked(s);
+    sess_push_locked(s, x->p);
     sess_unlock(s);
     return TCPX_OK;
 }
@@ -249,16 +249,37 @@ tcpx_status tcpx_xfer_test(tcpx_xfer *x)
     return st;
 }
 
-/* Progress until every op of x has finished, one failed, or the deadline passes. */
+/* Transfers up to this size are polled for before a wait sleeps; a larger
+ * one takes long enough that a wake-up is noise, and a spinning caller
+ * would take CPU from the threads moving its bytes. */
+#define SPIN_MAX_BYTES (256u * 1024)
+
+/* Progress until every op of x has finished, one failed, or the deadline
+ * passes. For a small transfer the caller first polls for wait_spin_ns
+ * (each round reads what has arrived on the sockets itself), letting go of
+ * the session between rounds; an answer that comes that soon then costs no
+ * sleep and wake-up of two threads. After that it sleeps until a
+ * completion wakes it. */
 static tcpx_status wait_locked(tcpx_xfer *x, uint64_t deadline)
 {
     tcpx_session *s = x->s;
+    size_t bytes = 0;
+    for (const tcpx_op *op = x->ops; op; op = op->x_next) bytes += op->size;
+    uint64_t spin_end = bytes <= SPIN_MAX_BYTES ? tcpx_now_ns() + s->wait_spin_ns : 0;
+    unsigned spins = 0;
     for (;;) {
         uint64_t seen = sess_wake_seq(s);
         sess_progress_locked(s);
         tcpx_status st = xfer_state(x);
         if (st != TCPX_IN_PROGRESS) return st;
         if (tcpx_past(deadline)) return TCPX_ERR_TIMEOUT;
+        if (tcpx_now_ns() < spin_end) {
+            /* Let other threads at the session; now and then at the CPU. */
+            sess_unlock(s);
+            if (++spins % 8 == 0) sched_yield();
+            sess_lock(s);
+            continue;
+        }
         sess_nap_locked(s, seen, deadline);
     }
 }
@@ -276,14 +297,20 @@ tcpx_status tcpx_xfer_wait(tcpx_xfer *x, int timeout_ms)
     return st;
 }
 
-void tcpx_xfer_release(tcpx_xfer *x)
+static int settled(const tcpx_xfer *x)
 {
-    if (!x) return;
+    for (const tcpx_op *op = x->ops; op; op = op->x_next)
+        if (op->state != OPS_DONE && op->state != OPS_FAILED) return 0;
+    return 1;
+}
+
+/* Withdraw what has not started moving, let what moves finish (bounded),
+ * and put the withdrawals on the wire. */
+static void unwind_locked(tcpx_xfer *x)
+{
     tcpx_session *s = x->s;
-    sess_lock(s);
     sess_progress_locked(s);
-    /* Withdraw what has not started moving (a READ has: its data may be on
-     * the way). */
+    /* A READ has started moving: its data may be on the way. */
     for (tcpx_op *op = x->ops; op; op = op->x_next)
         if (op->state == OPS_POSTED || op->state == OPS_RTS_SENT) op_withdraw(op);
     /* Operations whose bytes move must finish (bounded) before their memory
@@ -302,7 +329,16 @@ void tcpx_xfer_release(tcpx_xfer *x)
         if (!moving(x)) break;
         sess_nap_locked(s, seen, deadline);
     }
-    sess_progress_locked(s); /* puts the withdrawals on the wire */
+    sess_progress_locked(s);
+}
+
+void tcpx_xfer_release(tcpx_xfer *x)
+{
+    if (!x) return;
+    tcpx_session *s = x->s;
+    sess_lock(s);
+    /* A finished transfer (the common case) costs no progress round. */
+    if (!settled(x)) unwind_locked(x);
     /* Withdrawn sends and sent notifications wait for the peer's verdict on
      * their own; they no longer touch the caller's memory. */
     while (x->ops) {

@@ -110,6 +110,11 @@ struct tcpx_net {
     int (*isendv)(tcpx_net *n, void *send_comm, const tcpx_net_iov *iov, int niov, void **request);
     int (*irecvv)(tcpx_net *n, void *recv_comm, const tcpx_net_iov *iov, int niov, void **request);
     int (*test)(tcpx_net *n, void *request, int *done, size_t *size);
+    /* Optional (may be NULL): the caller is about to sleep until notify; from
+     * now on every outstanding request notifies when it finishes. (The
+     * socket transport leaves small requests to callers' test() polls while
+     * they poll, and hands them to its I/O threads here.) Thread-safe. */
+    void (*arm)(tcpx_net *n);
     /* Hand back a finished irecv (its buffers, and for plugins its request
      * slot), strictly in posting order. Transports without offload: no-op. */
     int (*irecv_consumed)(tcpx_net *n, void *recv_comm, void *request);

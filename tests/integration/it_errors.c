@@ -162,6 +162,25 @@ static void check_config(void)
     HX_OK(tcpx_config_apply_env(&cfg));
     HX_CHECK(cfg.channels == 3, "TCPX_CHANNELS=3 gave channels %d", cfg.channels);
     unsetenv("TCPX_CHANNELS");
+    /* The knobs of the socket transport and of waiting: range checked by
+     * the environment and by session creation alike. */
+    setenv("TCPX_SPIN_US", "-1", 1);
+    tcpx_config_init(&cfg);
+    HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
+    setenv("TCPX_SPIN_US", "0", 1);
+    HX_OK(tcpx_config_apply_env(&cfg));
+    HX_CHECK(cfg.spin_us == 0, "TCPX_SPIN_US=0 gave spin_us %d", cfg.spin_us);
+    unsetenv("TCPX_SPIN_US");
+    setenv("TCPX_IO_THREADS", "65", 1);
+    tcpx_config_init(&cfg);
+    HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
+    unsetenv("TCPX_IO_THREADS");
+    tcpx_config_init(&cfg);
+    cfg.spin_us = 2000000;
+    HX_EXPECT(tcpx_session_create(&cfg, &s), TCPX_ERR_INVALID);
+    tcpx_config_init(&cfg);
+    cfg.io_threads = -1;
+    HX_EXPECT(tcpx_session_create(&cfg, &s), TCPX_ERR_INVALID);
     tcpx_session_destroy(NULL);
 }
 

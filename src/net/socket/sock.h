@@ -37,19 +37,37 @@
 #define SOCK_MAX_POLLERS 64        /* I/O threads per transport */
 #define SOCK_CALLER_BUDGET (256u * 1024) /* bytes a caller's post/test moves per socket before the pool takes over */
 #define SOCK_POLLER_BUDGET (4u << 20)    /* bytes an I/O thread moves on one socket before serving the others */
+#define SOCK_LOWAT_MAX (512u * 1024)     /* largest SO_RCVLOWAT a receive in a long body sets */
+#define SOCK_LAZY_MAX (64u * 1024)       /* a part this small, stopped by a caller, waits for callers' polls */
 
-enum sock_want { SOCK_WANT_NONE = 0, SOCK_WANT_IN = 1, SOCK_WANT_OUT = 2 };
+/* What moving a socket's queued parts stopped at. */
+enum sock_stop {
+    SOCK_STOP_EMPTY = 0,           /* nothing queued */
+    SOCK_STOP_AGAIN = 1,           /* the socket would block */
+    SOCK_STOP_BUDGET = 2,          /* the byte budget is spent: the poller carries on */
+};
 
 typedef struct sock_conn sock_conn;
 
 /* One I/O thread and its epoll set (sock_poll.c). */
 typedef struct sock_poller {
-    int epfd, evfd;                /* evfd wakes the thread (stop, detach) */
+    int epfd, evfd;                /* evfd wakes the thread (stop, detach, more work) */
     pthread_t thread;
     int started;
     atomic_int stop;
-    atomic_uint gen;               /* batches of events handled */
+    atomic_uint gen;               /* rounds (events, then carried-over sockets) finished */
+    pthread_mutex_t mu;            /* guards the carry-over list */
+    sock_conn *more_head, *more_tail; /* sockets whose budget ran out with bytes still to move */
 } sock_poller;
+
+/* A socket whose readiness is only noticed (a listener): its poller sets
+ * `ready` and notifies the transport's owner. */
+typedef struct sock_flag {
+    atomic_int ready;
+    struct sock_net *net;
+    sock_poller *poller;
+    int fd;
+} sock_flag;
 
 /* ---- the transport instance ---- */
 
@@ -69,6 +87,8 @@ typedef struct sock_net {
     int npollers;
     unsigned next_poller;
     pthread_mutex_t poll_mu;
+    pthread_mutex_t lazy_mu;       /* guards the lazy list */
+    sock_conn *lazy_head;          /* sockets left unarmed for callers' polls (sock_arm arms them) */
 } sock_net;
 
 /* ---- addresses and options (sock_addr.c) ---- */
@@ -130,7 +150,12 @@ struct sock_conn {
     size_t hdr_done;
     size_t off, len, done;         /* the head part's byte range in its request; bytes of it moved */
     atomic_int kick;               /* another thread found it busy: the mover looks again */
-    atomic_int armed;              /* enum sock_want the epoll set waits for, 0 = none */
+    atomic_int armed;              /* in its epoll set's wait (one shot) */
+    int lowat;                     /* receive: the socket's SO_RCVLOWAT */
+    sock_conn *more_next;          /* poller->mu: in its carry-over list */
+    int in_more;
+    sock_conn *lazy_next;          /* net->lazy_mu: in the lazy list */
+    int in_lazy;
 };
 
 typedef struct sock_comm {
@@ -182,25 +207,42 @@ static inline int sock_comm_failed(sock_comm *c)
 }
 void sock_notify(sock_net *n);
 
-/* ---- I/O (sock_io.c) ---- */
-
-/* Move k's queued parts as far as the socket allows (at most `budget` bytes,
- * unless it finishes a part), then arm k for what it waits for. Any thread
- * may call it: one moves bytes at a time; a thread that finds k busy leaves
- * it to the mover, which looks again. */
-void sock_conn_run(sock_conn *k, size_t budget);
-
 /* ---- the I/O thread pool (sock_poll.c) ---- */
 
 int sock_pollers_init(sock_net *n, int nthreads);
-void sock_pollers_fini(sock_net *n);   /* after every comm is destroyed */
-/* Put k in a poller's set (disarmed), starting that poller if needed. */
+void sock_pollers_fini(sock_net *n);   /* after every comm and listener is gone */
+/* Put k in a poller's set, unarmed, starting that poller if needed. */
 int sock_poller_attach(sock_net *n, sock_conn *k);
-/* Wait in k's epoll set for `want` (one shot); the caller holds k->mu. */
-void sock_conn_arm(sock_conn *k, int want);
-/* Take c's sockets out of their sets and wait until no I/O thread can be
- * touching them. */
+/* Have k's poller wait for its socket (one shot: an event disarms it). */
+void sock_conn_arm(sock_conn *k);
+/* Leave k unarmed while callers poll; sock_arm arms it before anyone sleeps.
+ * The caller holds k->mu. */
+void sock_conn_lazy(sock_conn *k);
+/* The tcpx_net arm call: every lazy socket is armed. */
+void sock_arm(tcpx_net *n);
+/* The poller continues k (its budget ran out). */
+void sock_conn_carry(sock_conn *k);
+/* Take c's sockets out of their sets and lists and wait until no I/O
+ * thread can be touching them. */
 void sock_pollers_detach(sock_comm *c);
+/* Watch f->fd for reading: f->ready is set and the owner notified on each
+ * arrival (f->net set by the caller). */
+int sock_poller_watch(sock_net *n, sock_flag *f);
+/* Stop watching; no I/O thread touches f after. */
+void sock_poller_unwatch(sock_flag *f);
+
+/* ---- I/O (sock_io.c) ---- */
+
+/* Move k's queued parts as far as the socket allows. An I/O thread
+ * (by_poller) moves up to SOCK_POLLER_BUDGET bytes and arms the socket when
+ * it would block; a caller moves up to SOCK_CALLER_BUDGET and, when the part
+ * that waits is small, leaves the socket unarmed (the caller, who polls,
+ * will be back, or arms it before sleeping: the short path costs no wake-up
+ * of an I/O thread). A budget spent with bytes left hands k to its poller.
+ * Any thread may call it: one moves bytes at a time; a thread that finds k
+ * busy leaves it to the mover, which looks again. */
+void sock_conn_run(sock_conn *k, int by_poller);
+
 /* Offset and length of part `index` of `nsocks` of a message of `size` bytes. */
 void sock_part_range(size_t size, int nsocks, int index, size_t *off, size_t *len);
 int sock_isend(tcpx_net *n, void *comm, void *data, size_t size, int tag, void *mh, void **request);

@@ -41,6 +41,7 @@ int sock_comm_create(sock_net *n, int is_send, const int *fds, int nsocks, const
         pthread_mutex_init(&k->mu, NULL);
         atomic_init(&k->kick, 0);
         atomic_init(&k->armed, 0);
+        k->lowat = 1;
     }
     int err = 0;
     for (int i = 0; i < nsocks && !err; i++) {

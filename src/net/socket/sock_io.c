@@ -6,7 +6,7 @@
  * little-endian header with the total size, then its part (possibly empty).
  * The part at the head of a FIFO is moved by sock_conn_run, from the
  * caller's thread (post and test: the short path) or from an I/O thread when
- * epoll says the socket is ready. The mover's last access to a request is
+ * epoll says the socket is ready (see sock_conn_run for who waits when). The mover's last access to a request is
  * the decrement of parts_left, so a request whose parts_left reads 0 belongs
  * to the caller alone. A message may be made of several pieces of memory
  * (isendv/irecvv): a part then covers whatever pieces its byte range falls
@@ -195,14 +195,14 @@ static void part_done(sock_conn *k, sock_part *p, int ok)
         sock_notify(c->net);
 }
 
-/* Move parts until the socket would block or the budget is spent; what k
- * waits for then. Called with k->mu held. */
-static int advance(sock_conn *k, size_t budget)
+/* Move parts until the queue is empty, the socket would block or the
+ * budget is spent. Called with k->mu held. */
+static enum sock_stop advance(sock_conn *k, size_t budget)
 {
     sock_comm *c = k->comm;
     for (;;) {
         sock_part *p = queue_head(k);
-        if (!p) return SOCK_WANT_NONE;
+        if (!p) return SOCK_STOP_EMPTY;
         sock_req *r = p->req;
         if (sock_comm_failed(c)) { /* drain without touching user memory */
             part_done(k, p, 0);
@@ -213,12 +213,49 @@ static int advance(sock_conn *k, size_t budget)
             part_done(k, p, s == STEP_DONE);
             continue;
         }
-        return r->is_send ? SOCK_WANT_OUT : SOCK_WANT_IN;
+        return s == STEP_BUDGET ? SOCK_STOP_BUDGET : SOCK_STOP_AGAIN;
     }
 }
 
-void sock_conn_run(sock_conn *k, size_t budget)
+/* The part that waits on k has at most SOCK_LAZY_MAX bytes to go (a
+ * receive whose header has not come: its posted share). Called with k->mu
+ * held. */
+static int small_head(sock_conn *k)
 {
+    sock_part *p = queue_head(k);
+    if (!p) return 0;
+    sock_req *r = p->req;
+    size_t off, len, left;
+    if (!r->is_send && (!k->started || k->hdr_done < 8)) {
+        sock_part_range(r->size, k->comm->nsocks, k->index, &off, &len);
+        left = len;
+    } else {
+        left = k->started ? k->len - k->done : 0;
+    }
+    return left <= SOCK_LAZY_MAX;
+}
+
+/* A receive waiting in a large body wakes its poller once a good piece of
+ * it has come (SO_RCVLOWAT), not for every segment; a header or a body's
+ * last bytes wake it at once. Never more than the part still owes, so the
+ * mark is always reached. (Measured on 16 cores, 16 streams of 256 MiB GPU
+ * messages: 15.2 -> 19.2 GB/s with 16 threads.) Called with k->mu held. */
+static void set_lowat(sock_conn *k)
+{
+    if (k->comm->is_send) return;
+    int want = 1;
+    sock_part *p = queue_head(k);
+    if (p && k->started && k->hdr_done == 8 && k->len > k->done) {
+        size_t left = k->len - k->done;
+        want = left > SOCK_LOWAT_MAX ? (int)SOCK_LOWAT_MAX : (int)left;
+    }
+    if (want == k->lowat) return;
+    if (setsockopt(k->fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0) k->lowat = want;
+}
+
+void sock_conn_run(sock_conn *k, int by_poller)
+{
+    size_t budget = by_poller ? SOCK_POLLER_BUDGET : SOCK_CALLER_BUDGET;
     for (;;) {
         if (pthread_mutex_trylock(&k->mu)) {
             /* Busy: ask the mover to look again, unless it just let go. */
@@ -226,9 +263,26 @@ void sock_conn_run(sock_conn *k, size_t budget)
             if (pthread_mutex_trylock(&k->mu)) return;
         }
         atomic_store(&k->kick, 0);
-        sock_conn_arm(k, advance(k, budget));
+        /* A comm being closed is left alone (its requests are abandoned). */
+        enum sock_stop st = atomic_load(&k->comm->closing) ? SOCK_STOP_EMPTY : advance(k, budget);
+        set_lowat(k);
+        if (st == SOCK_STOP_BUDGET) {
+            sock_conn_carry(k);
+        } else if (st == SOCK_STOP_AGAIN) {
+            if (!by_poller && small_head(k))
+                sock_conn_lazy(k);
+            else
+                sock_conn_arm(k);
+        }
         pthread_mutex_unlock(&k->mu);
         if (!atomic_load(&k->kick)) return;
+        /* A caller does not take over a large part because the poller keeps
+         * finding it busy: the poller may have taken k off its list and
+         * given up, so k goes back there. */
+        if (st == SOCK_STOP_BUDGET && !by_poller) {
+            sock_conn_carry(k);
+            return;
+        }
     }
 }
 
@@ -305,8 +359,9 @@ static int post(sock_comm *c, sock_req *r, int is_send, size_t size, void **requ
         pthread_mutex_unlock(&k->qmu);
         /* The short path: nothing queued ahead, so the caller moves it now
          * (a large part: its first SOCK_CALLER_BUDGET bytes, the pool the
-         * rest). Behind others: the mover of those gets to it. */
-        if (first) sock_conn_run(k, SOCK_CALLER_BUDGET);
+         * rest: measured, that beats handing it over whole). Behind others:
+         * the mover of those gets to it. */
+        if (first) sock_conn_run(k, 0);
     }
     return TCPX_OK;
 }
@@ -396,10 +451,12 @@ int sock_test(tcpx_net *n, void *request, int *done, size_t *size)
     if (!r) return tcpx_set_error(TCPX_ERR_INVALID, "test of a NULL request");
     sock_comm *c = r->comm;
     if (atomic_load_explicit(&r->parts_left, memory_order_acquire) > 0) {
-        /* The short path: the caller moves the request's parts at the head of
-         * their sockets itself (a receive's answer is read by whoever polls). */
-        for (int i = 0; i < c->nsocks; i++)
-            if (queue_head(&c->conns[i]) == &r->parts[i]) sock_conn_run(&c->conns[i], SOCK_CALLER_BUDGET);
+        /* The short path: the caller moves a small request's parts at the
+         * head of their sockets itself (a receive's answer is read by whoever
+         * polls). Large ones are the I/O threads' (a poll that moved them
+         * would take milliseconds: a window of chunks). */
+        for (int i = 0; r->size <= SOCK_CALLER_BUDGET && i < c->nsocks; i++)
+            if (queue_head(&c->conns[i]) == &r->parts[i]) sock_conn_run(&c->conns[i], 0);
         if (atomic_load_explicit(&r->parts_left, memory_order_acquire) > 0) return TCPX_OK;
     }
     if (!atomic_load_explicit(&r->failed, memory_order_relaxed)) {

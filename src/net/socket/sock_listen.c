@@ -37,6 +37,7 @@ typedef struct sock_pend {
 
 typedef struct sock_lcomm {
     int fd;
+    sock_flag arrivals;            /* set by an I/O thread when connections arrive */
     uint64_t nonce;
     char addr[SOCK_ADDR_STRLEN];
     int npend;
@@ -71,6 +72,14 @@ int sock_listen(tcpx_net *net, int dev, void *handle, void **listen_comm)
         return tcpx_set_error(TCPX_ERR_TRANSPORT, "cannot listen on %s: %s failed: %s", n->bind_str, what,
                               strerror(err));
     }
+    l->arrivals.net = n;
+    l->arrivals.fd = fd;
+    int rc = sock_poller_watch(n, &l->arrivals);
+    if (rc) {
+        close(fd);
+        free(l);
+        return rc;
+    }
     h.nonce = tcpx_random_u64();
     sock_handle_encode(&h, handle);
     l->fd = fd;
@@ -99,16 +108,21 @@ static void compact(sock_lcomm *l)
     l->npend = j;
 }
 
+/* Accept what has arrived; a call with no arrival since the last costs no
+ * system call. */
 static void take_new(sock_lcomm *l, uint64_t now)
 {
+    if (!atomic_exchange(&l->arrivals.ready, 0)) return;
     for (int k = 0; k < SOCK_ACCEPTS_PER_CALL; k++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 TCPX_WARN("socket transport: accept on %s failed: %s", l->addr, strerror(errno));
+                atomic_store(&l->arrivals.ready, 1); /* try again next call */
+            }
             return;
         }
         if (l->npend == SOCK_MAX_PENDING) {
@@ -128,6 +142,7 @@ static void take_new(sock_lcomm *l, uint64_t now)
         p->t0 = now;
         sock_addr_format((const struct sockaddr *)&ss, p->peer, sizeof p->peer);
     }
+    atomic_store(&l->arrivals.ready, 1); /* more may be waiting: no new edge will say so */
 }
 
 /* A complete hello on p: check it against the listener and its group. */
@@ -228,6 +243,7 @@ int sock_close_listen(tcpx_net *n, void *listen_comm)
 {
     sock_lcomm *l = listen_comm;
     if (!l) return TCPX_OK;
+    sock_poller_unwatch(&l->arrivals);
     close(l->fd);
     for (int i = 0; i < l->npend; i++) close(l->pend[i].fd);
     free(l);

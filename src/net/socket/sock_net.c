@@ -98,10 +98,13 @@ static int sock_send_closed(tcpx_net *n, void *send_comm)
 
 /* I/O threads by default: one per core, at most 8 (each serves many
  * sockets; callers move small messages themselves). */
+/* One I/O thread per core, at most 32: loopback and fast NICs need about
+ * as many copying threads as there are busy streams (measured on 16 cores:
+ * 16 streams of GPU memory moved 14.6 GB/s with 8 threads, 19.2 with 16). */
 static int sock_default_threads(void)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    return cores < 1 ? 1 : cores > 8 ? 8 : (int)cores;
+    return cores < 1 ? 1 : cores > 32 ? 32 : (int)cores;
 }
 
 static void sock_destroy(tcpx_net *n)
@@ -146,6 +149,7 @@ int tcpx_net_socket_create(const tcpx_net_opts *opts, tcpx_net **out)
     b->isendv = sock_isendv;
     b->irecvv = sock_irecvv;
     b->test = sock_test;
+    b->arm = sock_arm;
     b->irecv_consumed = sock_irecv_consumed;
     b->device_handle = sock_device_handle;
     b->close_send = sock_close_send;

@@ -3,11 +3,19 @@
  *
  * A socket (conn) belongs to one poller, chosen round-robin when its comm
  * is created; pollers start lazily, so a transport with one comm runs one
- * thread. A conn is armed (EPOLLONESHOT, for reading or writing) only while
- * it has work that waits for the socket; whoever finds it ready moves its
- * bytes (sock_conn_run). A comm being closed is taken out of its pollers'
- * sets and freed only after each of them has finished the batch of events
- * it was handling (its generation moved on), so no thread touches it after.
+ * thread. A socket is armed (EPOLLONESHOT) only while work waits for it and
+ * nobody else will come for it: a mover that stops at the socket's
+ * would-block arms it, except a caller stopped by a small part, which puts
+ * the socket on the lazy list instead: callers poll it, and sock_arm (the
+ * core calls it before any thread sleeps) arms the list. So a message
+ * answered while its caller polls costs no I/O thread wake-up. A mover that
+ * spends its byte budget with bytes left hands the socket to its poller's
+ * carry-over list, served after the next round of events. A comm being
+ * closed is taken out of its poller's set and lists and freed only after
+ * that poller has finished the round it was in (its generation moved on),
+ * so no thread touches it after. Listeners are watched too (sock_flag,
+ * edge-triggered): an arrival sets a flag, so accept costs nothing while no
+ * connection is pending.
  */
 #include <errno.h>
 #include <signal.h>
@@ -33,28 +41,64 @@ static void poke(sock_poller *p)
     }
 }
 
+/* Tagged epoll data: a watched flag has its low bit set; NULL is evfd. */
+#define FLAG_TAG ((uintptr_t)1)
+
+/* Take up to `cap` sockets off the carry-over list (the rest wait for the
+ * next round). Once off the list a socket may be carried again at once. */
+static int take_carried(sock_poller *p, sock_conn **out, int cap)
+{
+    int n = 0;
+    pthread_mutex_lock(&p->mu);
+    while (n < cap && p->more_head) {
+        sock_conn *k = p->more_head;
+        p->more_head = k->more_next;
+        if (!p->more_head) p->more_tail = NULL;
+        k->in_more = 0;
+        out[n++] = k;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+static __thread sock_poller *this_poller; /* set in a poller's own thread */
+
 static void *poller_main(void *arg)
 {
     sock_poller *p = arg;
+    this_poller = p;
     struct epoll_event ev[SOCK_POLL_BATCH];
     while (!atomic_load(&p->stop)) {
-        int n = epoll_wait(p->epfd, ev, SOCK_POLL_BATCH, -1);
+        pthread_mutex_lock(&p->mu);
+        int carried = p->more_head != NULL;
+        pthread_mutex_unlock(&p->mu);
+        int n = epoll_wait(p->epfd, ev, SOCK_POLL_BATCH, carried ? 0 : -1);
         if (n < 0 && errno != EINTR) {
             TCPX_ERROR("socket transport: epoll_wait failed: %s", strerror(errno));
             break;
         }
         for (int i = 0; i < n; i++) {
-            sock_conn *k = ev[i].data.ptr;
-            if (!k) {
+            uintptr_t d = (uintptr_t)ev[i].data.ptr;
+            if (!d) {
                 uint64_t v;
                 while (read(p->evfd, &v, sizeof v) < 0 && errno == EINTR) {
                 }
-                continue;
+            } else if (d & FLAG_TAG) {
+                sock_flag *f = (sock_flag *)(d & ~FLAG_TAG);
+                atomic_store(&f->ready, 1);
+                sock_notify(f->net);
+            } else {
+                sock_conn *k = (sock_conn *)d;
+                atomic_store(&k->armed, 0); /* one shot: the kernel disarmed it */
+                sock_conn_run(k, 1);
             }
-            atomic_store(&k->armed, 0); /* one-shot: the kernel disarmed it */
-            sock_conn_run(k, SOCK_POLLER_BUDGET);
         }
-        /* Nothing of this batch is touched any more. */
+        /* Sockets whose budget ran out, after everyone else had a turn. A
+         * socket spent again goes back on the list for the next round. */
+        sock_conn *carried_now[SOCK_POLL_BATCH];
+        int nc = take_carried(p, carried_now, SOCK_POLL_BATCH);
+        for (int i = 0; i < nc; i++) sock_conn_run(carried_now[i], 1);
+        /* Nothing of this round is touched any more. */
         atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
     }
     return NULL;
@@ -69,6 +113,7 @@ static int poller_start(sock_poller *p)
     if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->evfd, &ev)) goto fail;
     atomic_init(&p->stop, 0);
     atomic_init(&p->gen, 0);
+    pthread_mutex_init(&p->mu, NULL);
     pthread_attr_t attr;
     sigset_t all, old;
     if (pthread_attr_init(&attr)) goto fail;
@@ -98,6 +143,7 @@ int sock_pollers_init(sock_net *n, int nthreads)
     for (int i = 0; i < nthreads; i++) n->pollers[i].epfd = n->pollers[i].evfd = -1;
     n->npollers = nthreads;
     pthread_mutex_init(&n->poll_mu, NULL);
+    pthread_mutex_init(&n->lazy_mu, NULL);
     return TCPX_OK;
 }
 
@@ -110,38 +156,132 @@ void sock_pollers_fini(sock_net *n)
         atomic_store(&p->stop, 1);
         poke(p);
         pthread_join(p->thread, NULL);
+        pthread_mutex_destroy(&p->mu);
         close(p->epfd);
         close(p->evfd);
     }
     pthread_mutex_destroy(&n->poll_mu);
+    pthread_mutex_destroy(&n->lazy_mu);
     free(n->pollers);
     n->pollers = NULL;
 }
 
-int sock_poller_attach(sock_net *n, sock_conn *k)
+static sock_poller *pick(sock_net *n)
 {
     pthread_mutex_lock(&n->poll_mu);
     sock_poller *p = &n->pollers[n->next_poller++ % n->npollers];
     int rc = p->started ? 0 : poller_start(p);
     pthread_mutex_unlock(&n->poll_mu);
-    if (rc) return tcpx_set_error(TCPX_ERR_SYSTEM, "socket transport: cannot start an I/O thread: %s", strerror(errno));
-    struct epoll_event ev = {.events = EPOLLONESHOT, .data.ptr = k}; /* disarmed until there is work */
+    if (rc) {
+        tcpx_set_error(TCPX_ERR_SYSTEM, "socket transport: cannot start an I/O thread: %s", strerror(errno));
+        return NULL;
+    }
+    return p;
+}
+
+int sock_poller_attach(sock_net *n, sock_conn *k)
+{
+    sock_poller *p = pick(n);
+    if (!p) return TCPX_ERR_SYSTEM;
+    struct epoll_event ev = {.events = EPOLLONESHOT, .data.ptr = k}; /* unarmed until there is work */
     if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, k->fd, &ev))
         return tcpx_set_error(TCPX_ERR_SYSTEM, "socket transport: epoll_ctl: %s", strerror(errno));
     k->poller = p;
     return TCPX_OK;
 }
 
-void sock_conn_arm(sock_conn *k, int want)
+void sock_conn_arm(sock_conn *k)
 {
-    if (!want || !k->poller || atomic_load(&k->armed) == want) return;
-    struct epoll_event ev = {.events = (uint32_t)(want == SOCK_WANT_OUT ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT,
-                             .data.ptr = k};
-    atomic_store(&k->armed, want);
+    if (!k->poller || atomic_exchange(&k->armed, 1)) return;
+    struct epoll_event ev = {.events = (k->comm->is_send ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT, .data.ptr = k};
     if (epoll_ctl(k->poller->epfd, EPOLL_CTL_MOD, k->fd, &ev)) {
         atomic_store(&k->armed, 0);
         sock_comm_fail(k->comm, TCPX_ERR_SYSTEM, "socket transport: epoll_ctl for %s: %s", k->comm->peer,
                        strerror(errno));
+    }
+}
+
+void sock_conn_lazy(sock_conn *k)
+{
+    sock_net *n = k->comm->net;
+    if (!k->poller || atomic_load(&k->armed)) return;
+    pthread_mutex_lock(&n->lazy_mu);
+    if (!k->in_lazy) {
+        k->in_lazy = 1;
+        k->lazy_next = n->lazy_head;
+        n->lazy_head = k;
+    }
+    pthread_mutex_unlock(&n->lazy_mu);
+}
+
+void sock_arm(tcpx_net *net)
+{
+    sock_net *n = (sock_net *)net;
+    pthread_mutex_lock(&n->lazy_mu);
+    sock_conn *k = n->lazy_head;
+    n->lazy_head = NULL;
+    for (; k; k = k->lazy_next) {
+        k->in_lazy = 0;
+        sock_conn_arm(k);
+    }
+    pthread_mutex_unlock(&n->lazy_mu);
+}
+
+static void unlazy(sock_net *n, sock_conn *k)
+{
+    pthread_mutex_lock(&n->lazy_mu);
+    if (k->in_lazy) {
+        sock_conn **pp = &n->lazy_head;
+        while (*pp != k) pp = &(*pp)->lazy_next;
+        *pp = k->lazy_next;
+        k->in_lazy = 0;
+    }
+    pthread_mutex_unlock(&n->lazy_mu);
+}
+
+void sock_conn_carry(sock_conn *k)
+{
+    sock_poller *p = k->poller;
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    int add = !k->in_more;
+    if (add) {
+        k->in_more = 1;
+        k->more_next = NULL;
+        if (p->more_tail)
+            p->more_tail->more_next = k;
+        else
+            p->more_head = k;
+        p->more_tail = k;
+    }
+    pthread_mutex_unlock(&p->mu);
+    /* The poller itself looks at its list after each round. */
+    if (add && this_poller != p) poke(p);
+}
+
+static void uncarry(sock_poller *p, sock_conn *k)
+{
+    pthread_mutex_lock(&p->mu);
+    if (k->in_more) {
+        sock_conn **pp = &p->more_head, *prev = NULL;
+        while (*pp != k) {
+            prev = *pp;
+            pp = &(*pp)->more_next;
+        }
+        *pp = k->more_next;
+        if (p->more_tail == k) p->more_tail = prev;
+        k->in_more = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Wait until every poller in seen[0..n) finished the round it was in. */
+static void wait_rounds(sock_poller **seen, const unsigned *gen, int n)
+{
+    /* Each poller finishes its round quickly (nothing in it blocks). */
+    for (int j = 0; j < n; j++) {
+        struct timespec nap = {0, 20000};
+        while (atomic_load_explicit(&seen[j]->gen, memory_order_acquire) == gen[j]) nanosleep(&nap, NULL);
     }
 }
 
@@ -154,7 +294,11 @@ void sock_pollers_detach(sock_comm *c)
         sock_conn *k = &c->conns[i];
         pthread_mutex_lock(&k->mu); /* an I/O thread moving k's bytes finishes first */
         sock_poller *p = k->poller;
-        if (p) epoll_ctl(p->epfd, EPOLL_CTL_DEL, k->fd, NULL);
+        if (p) {
+            unlazy(c->net, k); /* first: sock_arm then cannot arm it any more */
+            epoll_ctl(p->epfd, EPOLL_CTL_DEL, k->fd, NULL);
+            uncarry(p, k);
+        }
         k->poller = NULL;
         pthread_mutex_unlock(&k->mu);
         if (!p) continue;
@@ -166,9 +310,28 @@ void sock_pollers_detach(sock_comm *c)
             poke(p);
         }
     }
-    /* Each poller finishes its batch quickly (nothing in it blocks): wait. */
-    for (int j = 0; j < nseen; j++) {
-        struct timespec nap = {0, 20000};
-        while (atomic_load_explicit(&seen[j]->gen, memory_order_acquire) == gen[j]) nanosleep(&nap, NULL);
-    }
+    wait_rounds(seen, gen, nseen);
+}
+
+int sock_poller_watch(sock_net *n, sock_flag *f)
+{
+    sock_poller *p = pick(n);
+    if (!p) return TCPX_ERR_SYSTEM;
+    atomic_init(&f->ready, 1); /* look once: connections may be pending already */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = (void *)((uintptr_t)f | FLAG_TAG)};
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, f->fd, &ev))
+        return tcpx_set_error(TCPX_ERR_SYSTEM, "socket transport: epoll_ctl: %s", strerror(errno));
+    f->poller = p;
+    return TCPX_OK;
+}
+
+void sock_poller_unwatch(sock_flag *f)
+{
+    sock_poller *p = f->poller;
+    if (!p) return;
+    epoll_ctl(p->epfd, EPOLL_CTL_DEL, f->fd, NULL);
+    f->poller = NULL;
+    unsigned gen = atomic_load_explicit(&p->gen, memory_order_acquire);
+    poke(p);
+    wait_rounds(&p, &gen, 1);
 }
