@@ -158,13 +158,16 @@ void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
 }
 
 #define BG_IDLE_NS 1000000ull
+#define BG_IDLE_MAX_NS 128000000ull
 
 /* The background thread serves the session while no application thread
  * does: once no caller has progressed it for BG_IDLE_NS, it waits on the
  * wake condition (transport completions, GPU copies finishing) and runs a
  * round at each wake, so a passive target answers at once; at least every
- * BG_IDLE_NS for work that notifies nobody (accepts, deadlines, transports
- * that do not notify). While traffic flows (the last wait ended by a wake)
+ * BG_IDLE_NS for work that notifies nobody (deadlines, a hello read from a
+ * new connection, transports that do not notify); over a transport that
+ * notifies, each round that nothing woke doubles that tick up to
+ * BG_IDLE_MAX_NS, so an idle session costs next to no CPU. While traffic flows (the last wait ended by a wake)
  * it first watches the wake counter (wait_until's spin), which saves the
  * sleep-and-wake delay of a request answered at once (a READ); an idle
  * session does not spin. While callers progress the session it only naps
@@ -173,6 +176,7 @@ static void *bg_main(void *arg)
 {
     tcpx_session *s = arg;
     int busy = 0;
+    uint64_t tick = BG_IDLE_NS;
     sess_own_thread_gpu(s);
     while (!atomic_load(&s->bg_stop)) {
         uint64_t now = tcpx_now_ns();
@@ -182,6 +186,7 @@ static void *bg_main(void *arg)
             struct timespec nap = {0, (long)left};
             nanosleep(&nap, NULL);
             busy = 0;
+            tick = BG_IDLE_NS;
             continue;
         }
         uint64_t seen = sess_wake_seq(s);
@@ -190,8 +195,10 @@ static void *bg_main(void *arg)
             pthread_mutex_unlock(&s->mu);
         }
         /* spin only while traffic flows: an idle session sleeps outright */
-        wait_until(s, seen, tcpx_now_ns() + BG_IDLE_NS, busy ? s->spin_ns : 0);
+        wait_until(s, seen, tcpx_now_ns() + tick, busy ? s->spin_ns : 0);
         busy = sess_wake_seq(s) != seen;
+        if (busy || !s->notify_supported) tick = BG_IDLE_NS;
+        else if (tick < BG_IDLE_MAX_NS) tick *= 2;
     }
     return NULL;
 }
