@@ -17,3 +17,11 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# Optional: the benchmark's plot script (tools/bench/plot.py) and its test
+# want Debian's matplotlib; without it that test skips.
+if ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing: python3-matplotlib (optional)"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -qq && apt-get install -y -qq python3-matplotlib >/dev/null; } ||
+    echo "python3-matplotlib not installed: the plot test will skip" >&2
+fi

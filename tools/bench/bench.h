@@ -9,6 +9,8 @@
  *
  *   bench_args.c     command line
  *   bench_util.c     bootstrap framing, time, CPU, seekable random data, errors
+ *   bench_lat.c      per-message latency samples, percentiles
+ *   bench_json.c     --json FILE: every row of every table
  *   bench_mem.c      memory kinds: host, cuda
  *   bench_ceiling.c  raw TCP ceiling
  *   bench_xfer.c     the per-size loops of two-sided sends (--op send)
@@ -51,6 +53,7 @@ typedef struct bench_opts {
     size_t ceiling_ws;     /* ceiling working set; 0 = as the benchmark's buffers */
     int op;                /* enum bench_op */
     int blocks;            /* write/read: blocks per message (a list), each of the row's size */
+    const char *json;      /* --json FILE, or NULL */
 } bench_opts;
 
 /* Parse argv into o. Prints usage and returns -1 on a bad argument, 1 after
@@ -132,6 +135,25 @@ double bench_ceiling_send(int boot, int streams, double seconds, size_t working_
  * largest size, capped by --max-mem). */
 size_t bench_ceiling_working_set(const bench_opts *o);
 
+/* ------------------------------------------------------------- latency */
+
+/* Post-to-completion time of each timed message (recorded only while
+ * `on`), per slot; at most BENCH_LAT_MAX samples. */
+#define BENCH_LAT_MAX (1L << 21)
+typedef struct bench_lat {
+    double *t_post;        /* per slot */
+    double *v;             /* seconds */
+    long n, cap;
+    int on;
+} bench_lat;
+
+void bench_lat_init(bench_lat *l, int slots);
+void bench_lat_posted(bench_lat *l, int slot);
+void bench_lat_done(bench_lat *l, int slot);
+/* Percentile q (0..100) in µs of the samples taken; 0 without samples. */
+double bench_lat_pct(bench_lat *l, double q);
+void bench_lat_free(bench_lat *l);
+
 /* ------------------------------------------------------------- transfers */
 
 typedef struct bench_result {
@@ -142,6 +164,7 @@ typedef struct bench_result {
     double gbps;           /* 1 GB = 1e9 bytes */
     double us_per_msg;
     double cpu_send, cpu_recv;   /* % of one core over the timed loop */
+    double p50_us, p99_us;       /* post to completion of a timed message (the round trip at --inflight 1) */
     long verified_msgs;    /* messages checked byte for byte */
     long stamped_msgs;     /* messages whose stamps were checked */
     uint64_t errors;       /* mismatches found by the receiver */
@@ -172,5 +195,18 @@ void bench_size_recv(bench_ctx *c, size_t size);
  * target. */
 void bench_os_send(bench_ctx *c, size_t size, bench_result *r);
 void bench_os_recv(bench_ctx *c, size_t size);
+
+/* ------------------------------------------------------------- json */
+
+/* --json FILE: {"seed", "channels", "ceiling_gbps", "ceiling_streams",
+ * "ceiling_working_set", "rows": [{"mem", "op", "blocks", "size",
+ * "inflight", "msgs", "seconds", "gbps", "us_per_msg", "p50_us", "p99_us",
+ * "pct_ceiling", "cpu_send", "cpu_recv", "errors"}...]}. */
+typedef struct bench_json bench_json;
+bench_json *bench_json_open(const char *path);   /* dies on failure */
+void bench_json_row(bench_json *j, const char *mem, const char *op, int blocks, const bench_result *r,
+                    double ceiling);
+/* Writes the trailer and closes; ceiling 0 = not measured. */
+void bench_json_close(bench_json *j, uint64_t seed, int channels, double ceiling, int streams, size_t ws);
 
 #endif

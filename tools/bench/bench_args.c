@@ -37,6 +37,8 @@ static void usage(FILE *f, const char *argv0)
             "  --seed N           random data seed                                 [time]\n"
             "  --max-mem BYTES    cap on inflight x size per process (K shrinks)   [1G]\n"
             "  --csv              machine-readable output\n"
+            "  --json FILE        also write every row (and the ceiling) to FILE as JSON;\n"
+            "                     tools/bench/plot.py turns it into a PNG plot\n"
             "  -h, --help         this text\n"
             "\n"
             "TCPX_* environment variables override the session config as usual.\n"
@@ -161,7 +163,7 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
     o->blocks = 1;
 
     enum { O_SIZES = 256, O_CHANNELS, O_ITERS, O_INFLIGHT, O_CHUNK, O_TIME, O_CTIME, O_NOCEIL, O_MEM, O_SEED,
-           O_MAXMEM, O_CSV, O_GPU, O_SENDGPU, O_RECVGPU, O_CEILWS, O_OP, O_BLOCKS };
+           O_MAXMEM, O_CSV, O_GPU, O_SENDGPU, O_RECVGPU, O_CEILWS, O_OP, O_BLOCKS, O_JSON };
     static const struct option longopts[] = {
         {"sizes", required_argument, 0, O_SIZES},       {"channels", required_argument, 0, O_CHANNELS},
         {"iters", required_argument, 0, O_ITERS},       {"inflight", required_argument, 0, O_INFLIGHT},
@@ -172,6 +174,7 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
         {"gpu", no_argument, 0, O_GPU},                 {"send-gpu", required_argument, 0, O_SENDGPU},
         {"recv-gpu", required_argument, 0, O_RECVGPU},  {"ceiling-ws", required_argument, 0, O_CEILWS},
         {"op", required_argument, 0, O_OP},             {"blocks", required_argument, 0, O_BLOCKS},
+        {"json", required_argument, 0, O_JSON},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -234,6 +237,7 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
             if (!(o->max_slot_bytes = bench_parse_size(optarg))) bad = "--max-mem wants a size like 512M";
             break;
         case O_CSV: o->csv = 1; break;
+        case O_JSON: o->json = optarg; break;
         case O_OP:
             if (!strcmp(optarg, "send")) o->op = BENCH_OP_SEND;
             else if (!strcmp(optarg, "write")) o->op = BENCH_OP_WRITE;

@@ -114,15 +114,18 @@ static void print_row(const bench_opts *o, const bench_result *r, double ceiling
     if (o->csv) {
         char cpct[32] = "";
         if (ceiling > 0) snprintf(cpct, sizeof cpct, "%.2f", r->gbps / ceiling * 100);
-        fprintf(f, "%zu,%d,%ld,%.6f,%.6f,%.3f,%s,%.1f,%.1f,%llu\n", r->size, r->slots, r->msgs, r->seconds, r->gbps,
-                r->us_per_msg, cpct, r->cpu_send, r->cpu_recv, (unsigned long long)r->errors);
+        fprintf(f, "%zu,%d,%ld,%.6f,%.6f,%.3f,%s,%.1f,%.1f,%llu,%.3f,%.3f\n", r->size, r->slots, r->msgs, r->seconds,
+                r->gbps, r->us_per_msg, cpct, r->cpu_send, r->cpu_recv, (unsigned long long)r->errors, r->p50_us,
+                r->p99_us);
     } else {
         char inflight[16] = "";
         if (r->slots != o->inflight) snprintf(inflight, sizeof inflight, " (K=%d)", r->slots);
         char gbps[32];
         snprintf(gbps, sizeof gbps, r->gbps >= 0.001 ? "%.3f" : "%.1e", r->gbps);
-        fprintf(f, "| %9s | %7s | %10.1f | %9s | %7.0f%% | %7.0f%% |%s%s\n", sz, gbps, r->us_per_msg, pct,
-                r->cpu_send, r->cpu_recv, inflight, r->errors ? "  MISMATCH" : "");
+        char lat[48] = "";
+        if (o->inflight == 1) snprintf(lat, sizeof lat, " %7.1f | %7.1f |", r->p50_us, r->p99_us);
+        fprintf(f, "| %9s | %7s | %10.1f | %9s | %7.0f%% | %7.0f%% |%s%s%s\n", sz, gbps, r->us_per_msg, pct,
+                r->cpu_send, r->cpu_recv, lat, inflight, r->errors ? "  MISMATCH" : "");
     }
     fflush(f);
 }
@@ -139,13 +142,16 @@ static void print_table_header(const bench_opts *o, const bench_mem_ops *mem, in
                   o->op == BENCH_OP_READ ? " (bytes move target -> initiator; CPU send = initiator)" : "");
     if (o->csv) {
         fprintf(f, "# mem %s%s, %s\n", mem->name, where, what);
-        fprintf(f, "mem,size,inflight,msgs,seconds,gbps,us_per_msg,pct_ceiling,cpu_send_pct,cpu_recv_pct,errors\n");
+        fprintf(f, "mem,size,inflight,msgs,seconds,gbps,us_per_msg,pct_ceiling,cpu_send_pct,cpu_recv_pct,errors,"
+                   "p50_us,p99_us\n");
         return;
     }
     fprintf(f, "\nmem %s%s, %s\n", mem->name, where, what);
-    fprintf(f, "| %9s | %7s | %11s | %9s | %8s | %8s |\n", "size", "GB/s", "µs/msg" /* 2-byte µ */, "% ceiling",
-            "CPU send", "CPU recv");
-    fprintf(f, "|----------:|--------:|-----------:|----------:|---------:|---------:|\n");
+    int lat = o->inflight == 1; /* one message at a time: each one's round trip, p50 and p99 */
+    fprintf(f, "| %9s | %7s | %11s | %9s | %8s | %8s |%s\n", "size", "GB/s", "µs/msg" /* 2-byte µ */, "% ceiling",
+            "CPU send", "CPU recv", lat ? " p50 µs  | p99 µs  |" : "");
+    fprintf(f, "|----------:|--------:|-----------:|----------:|---------:|---------:|%s\n",
+            lat ? "--------:|--------:|" : "");
 }
 
 static int sender_main(const bench_opts *o, int boot, int streams)
@@ -168,6 +174,7 @@ static int sender_main(const bench_opts *o, int boot, int streams)
     boot_recv_u64(boot);
 
     FILE *f = stdout;
+    bench_json *json = o->json ? bench_json_open(o->json) : NULL;
     print_header(o, s, f);
     uint64_t errors = 0;
     long stamped = 0, verified = 0;
@@ -181,6 +188,7 @@ static int sender_main(const bench_opts *o, int boot, int streams)
             else bench_os_send(&c, o->sizes[i], &r);
             if (o->csv) fprintf(f, "%s,", c.mem->name);
             print_row(o, &r, ceiling, f);
+            if (json) bench_json_row(json, c.mem->name, op_name(o->op), o->blocks, &r, ceiling);
             errors += r.errors;
             stamped += r.stamped_msgs;
             verified += r.verified_msgs;
@@ -188,6 +196,7 @@ static int sender_main(const bench_opts *o, int boot, int streams)
     }
     boot_send_u64(boot, 1);
     tcpx_session_destroy(s);
+    if (json) bench_json_close(json, o->seed, streams, ceiling, streams, bench_ceiling_working_set(o));
 
     const char *p = o->csv ? "# " : ""; /* prefix of the summary lines */
     if (!o->csv) {
@@ -195,6 +204,9 @@ static int sender_main(const bench_opts *o, int boot, int streams)
         if (o->inflight > 1)
             fprintf(f, "µs/msg = wall time / messages with %d in flight (inverse throughput); "
                        "--inflight 1 gives latency\n", o->inflight);
+        else
+            fprintf(f, "p50/p99: post to completion of each timed message (send: the round trip to the "
+                       "receiver's acknowledgement)\n");
     }
     if (o->ceiling)
     {

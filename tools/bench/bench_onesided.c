@@ -46,6 +46,7 @@ typedef struct os_loop {
     uint64_t errors;
     long stamped;
     long verified_upto;          /* sender, WRITE: credits received */
+    bench_lat lat;               /* sender: post to completion of timed messages */
     long next_check;             /* target, WRITE: messages checked */
 } os_loop;
 
@@ -122,6 +123,7 @@ static void setup(os_loop *l, bench_ctx *c, int sender, size_t size)
     l->perm = malloc((size_t)l->blocks * sizeof *l->perm);
     l->x = calloc((size_t)l->slots, sizeof *l->x);
     l->list = calloc((size_t)l->blocks, sizeof *l->list);
+    bench_lat_init(&l->lat, l->slots);
     if (!l->perm || !l->x || !l->list) bench_die("out of memory");
     /* A fixed scatter: even positions forward, then odd ones backward. */
     int n = 0;
@@ -149,6 +151,7 @@ static void teardown(os_loop *l)
     free(l->perm);
     free(l->x);
     free(l->list);
+    bench_lat_free(&l->lat);
 }
 
 /* ---------------------------------------------------------------- sender */
@@ -178,6 +181,7 @@ static void finish(os_loop *l, int slot, long iter, int check)
                  l->c->o->op == BENCH_OP_WRITE ? "write" : "read", l->size, l->blocks, slot, iter);
         bench_check(st, what);
     }
+    bench_lat_done(&l->lat, slot);
     tcpx_xfer_release(l->x[slot]);
     l->x[slot] = NULL;
     if (!check || l->c->o->op != BENCH_OP_READ) return;
@@ -212,6 +216,7 @@ static void post(os_loop *l, int slot, long iter, int stamp)
     }
     for (int j = 0; j < l->blocks; j++)
         l->list[j] = (tcpx_block){l->id, local_off(l, slot, j), &l->remote, remote_off(l, rs, j), l->size};
+    bench_lat_posted(&l->lat, slot); /* after any wait for credits */
     bench_check(tcpx_xfer_create(l->c->s, l->c->peer, &l->x[slot]), "tcpx_xfer_create");
     uint8_t note[8];
     for (int i = 0; i < 8; i++) note[i] = (uint8_t)((uint64_t)iter >> (8 * i));
@@ -251,7 +256,9 @@ void bench_os_send(bench_ctx *c, size_t size, bench_result *r)
     long w = 0;
     long n = bench_warmup(c, l.slots, 2L * l.slots, run_stamped, &l, &w);
     double cpu0 = bench_cpu(), t0 = bench_now();
+    l.lat.on = 1;
     run_sender(&l, w, n, 1);
+    l.lat.on = 0;
     double t1 = bench_now(), cpu1 = bench_cpu();
     boot_send_u64(c->boot, 1); /* the timed loop is over */
     w += n;
@@ -295,6 +302,8 @@ void bench_os_send(bench_ctx *c, size_t size, bench_result *r)
     r->gbps = bytes / r->seconds / 1e9;
     r->us_per_msg = r->seconds / (double)n * 1e6;
     r->cpu_send = (cpu1 - cpu0) / r->seconds * 100;
+    r->p50_us = bench_lat_pct(&l.lat, 50);
+    r->p99_us = bench_lat_pct(&l.lat, 99);
     r->cpu_recv = boot_recv_f64(c->boot);
     r->errors = boot_recv_u64(c->boot) + l.errors;
     r->stamped_msgs = (long)boot_recv_u64(c->boot) + l.stamped;

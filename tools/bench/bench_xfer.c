@@ -33,6 +33,7 @@ typedef struct loop {
     tcpx_xfer **x;
     uint64_t errors;
     long stamped;
+    bench_lat lat;
 } loop;
 
 static uint64_t slot_seed(const loop *l, int slot) { return bench_mix(l->size_seed, 0x5107000u + (uint64_t)slot); }
@@ -95,6 +96,7 @@ static void finish(loop *l, int slot, long iter, int check)
                  l->size, slot, iter);
         bench_check(st, what);
     }
+    bench_lat_done(&l->lat, slot);
     tcpx_xfer_release(l->x[slot]);
     l->x[slot] = NULL;
     if (check && !l->send) stamp_check(l, slot, iter);
@@ -107,6 +109,7 @@ static void run(loop *l, long first, long n, int stamp)
         int slot = (int)(k % l->slots);
         if (l->x[slot]) finish(l, slot, first + k - l->slots, stamp);
         if (l->send && stamp) stamp_write(l, slot, first + k);
+        bench_lat_posted(&l->lat, slot);
         bench_check(tcpx_xfer_create(l->c->s, l->c->peer, &l->x[slot]), "tcpx_xfer_create");
         size_t off = (size_t)slot * l->size;
         tcpx_status st = l->send ? tcpx_xfer_post_send(l->x[slot], l->id, off, l->size, (uint64_t)slot)
@@ -137,6 +140,7 @@ static void setup(loop *l, bench_ctx *c, int send, size_t size)
     bench_check(tcpx_mem_register(c->s, l->mem.base, total, c->mem->kind, &l->id), "tcpx_mem_register");
     l->x = calloc((size_t)l->slots, sizeof *l->x);
     if (!l->x) bench_die("out of memory");
+    bench_lat_init(&l->lat, l->slots);
     /* Sender: random data. Receiver: a different pattern, so that a message
      * that never lands cannot pass for one that did. */
     for (int i = 0; i < l->slots; i++)
@@ -148,6 +152,7 @@ static void teardown(loop *l)
     bench_check(tcpx_mem_deregister(l->c->s, l->id), "tcpx_mem_deregister");
     l->mem.ops->free(&l->mem);
     free(l->x);
+    bench_lat_free(&l->lat);
 }
 
 /* First warm-up batch: a few MiB, 2..64 messages per slot. */
@@ -169,7 +174,9 @@ void bench_size_send(bench_ctx *c, size_t size, bench_result *r)
     long w = 0;
     long n = bench_warmup(c, l.slots, warmup_count(l.slots, size), run_stamped, &l, &w);
     double cpu0 = bench_cpu(), t0 = bench_now();
+    l.lat.on = 1;
     run(&l, w, n, 1);
+    l.lat.on = 0;
     double t1 = bench_now(), cpu1 = bench_cpu();
 
     /* Verification round: pure random data, every byte checked by R. */
@@ -184,6 +191,8 @@ void bench_size_send(bench_ctx *c, size_t size, bench_result *r)
     r->gbps = (double)n * (double)size / r->seconds / 1e9;
     r->us_per_msg = r->seconds / (double)n * 1e6;
     r->cpu_send = (cpu1 - cpu0) / r->seconds * 100;
+    r->p50_us = bench_lat_pct(&l.lat, 50);
+    r->p99_us = bench_lat_pct(&l.lat, 99);
     r->cpu_recv = boot_recv_f64(c->boot);
     r->errors = boot_recv_u64(c->boot);
     r->stamped_msgs = (long)boot_recv_u64(c->boot);
