@@ -126,10 +126,13 @@ size_t bench_mem_verify_random(const bench_mem *m, size_t off, size_t n, uint64_
 /* ------------------------------------------------------------- ceiling */
 
 /* Raw TCP between the two processes, `streams` connections, one thread per
- * stream on each side, walking through `working_set` bytes of buffers. The
- * receiver listens on 127.0.0.1 and reports the bytes it read; the sender
- * writes for `seconds` and returns GB/s. */
-void bench_ceiling_recv(int boot, int streams, size_t working_set);
+ * stream on each side, walking through `working_set` bytes of buffers
+ * (BENCH_CEILING_HOT: one megabyte per stream, the cache-hot figure). The
+ * receiver listens on 127.0.0.1; buffers and connections are set up before
+ * the sender starts writing for `seconds`; the receiver times the bytes from
+ * the first to the last and both sides return that GB/s. */
+#define BENCH_CEILING_HOT 0
+double bench_ceiling_recv(int boot, int streams, size_t working_set);
 double bench_ceiling_send(int boot, int streams, double seconds, size_t working_set);
 /* The ceiling's working set: the benchmark's largest buffers (inflight x
  * largest size, capped by --max-mem). */
@@ -198,7 +201,7 @@ void bench_os_recv(bench_ctx *c, size_t size);
 
 /* ------------------------------------------------------------- json */
 
-/* --json FILE: {"seed", "channels", "ceiling_gbps", "ceiling_streams",
+/* --json FILE: {"seed", "channels", "ceiling_gbps", "ceiling_hot_gbps", "ceiling_streams",
  * "ceiling_working_set", "rows": [{"mem", "op", "blocks", "size",
  * "inflight", "msgs", "seconds", "gbps", "us_per_msg", "p50_us", "p99_us",
  * "pct_ceiling", "cpu_send", "cpu_recv", "errors"}...]}. */
@@ -206,7 +209,8 @@ typedef struct bench_json bench_json;
 bench_json *bench_json_open(const char *path);   /* dies on failure */
 void bench_json_row(bench_json *j, const char *mem, const char *op, int blocks, const bench_result *r,
                     double ceiling);
-/* Writes the trailer and closes; ceiling 0 = not measured. */
-void bench_json_close(bench_json *j, uint64_t seed, int channels, double ceiling, int streams, size_t ws);
+/* Writes the trailer and closes; a ceiling of 0 = not measured. */
+void bench_json_close(bench_json *j, uint64_t seed, int channels, double ceiling, double hot, int streams,
+                      size_t ws);
 
 #endif

@@ -33,12 +33,19 @@ void bench_json_row(bench_json *j, const char *mem, const char *op, int blocks, 
     fflush(j->f);
 }
 
-void bench_json_close(bench_json *j, uint64_t seed, int channels, double ceiling, int streams, size_t ws)
+static void num_or_null(FILE *f, double v)
+{
+    if (v > 0) fprintf(f, "%.6f", v);
+    else fprintf(f, "null");
+}
+
+void bench_json_close(bench_json *j, uint64_t seed, int channels, double ceiling, double hot, int streams, size_t ws)
 {
     fprintf(j->f, "\n  ],\n  \"seed\": %llu,\n  \"channels\": %d,\n  \"ceiling_gbps\": ",
             (unsigned long long)seed, channels);
-    if (ceiling > 0) fprintf(j->f, "%.6f", ceiling);
-    else fprintf(j->f, "null");
+    num_or_null(j->f, ceiling);
+    fprintf(j->f, ",\n  \"ceiling_hot_gbps\": ");
+    num_or_null(j->f, hot);
     fprintf(j->f, ",\n  \"ceiling_streams\": %d,\n  \"ceiling_working_set\": %zu\n}\n", streams, ws);
     if (fclose(j->f)) bench_die("--json: write failed");
     free(j);

@@ -57,7 +57,10 @@ static tcpx_session *open_session(const bench_opts *o, int gpu, const char *name
 
 static int receiver_main(const bench_opts *o, int boot, int streams)
 {
-    if (o->ceiling) bench_ceiling_recv(boot, streams, bench_ceiling_working_set(o));
+    if (o->ceiling) {
+        bench_ceiling_recv(boot, streams, bench_ceiling_working_set(o));
+        bench_ceiling_recv(boot, streams, BENCH_CEILING_HOT);
+    }
 
     int gpu = uses_gpu(o) ? pick_recv_gpu(o) : -1;
     boot_send_u64(boot, (uint64_t)(int64_t)gpu);
@@ -156,8 +159,12 @@ static void print_table_header(const bench_opts *o, const bench_mem_ops *mem, in
 
 static int sender_main(const bench_opts *o, int boot, int streams)
 {
-    double ceiling = 0;
-    if (o->ceiling) ceiling = bench_ceiling_send(boot, streams, o->ceiling_seconds, bench_ceiling_working_set(o));
+    double ceiling = 0, hot = 0;
+    if (o->ceiling) {
+        ceiling = bench_ceiling_send(boot, streams, o->ceiling_seconds, bench_ceiling_working_set(o));
+        hot = bench_ceiling_send(boot, streams, o->ceiling_seconds, BENCH_CEILING_HOT);
+    }
+    int over = 0; /* rows above the ceiling */
 
     int recv_gpu = (int)(int64_t)boot_recv_u64(boot);
     int gpu = uses_gpu(o) ? o->send_gpu : -1;
@@ -188,6 +195,7 @@ static int sender_main(const bench_opts *o, int boot, int streams)
             else bench_os_send(&c, o->sizes[i], &r);
             if (o->csv) fprintf(f, "%s,", c.mem->name);
             print_row(o, &r, ceiling, f);
+            over += ceiling > 0 && r.gbps > ceiling;
             if (json) bench_json_row(json, c.mem->name, op_name(o->op), o->blocks, &r, ceiling);
             errors += r.errors;
             stamped += r.stamped_msgs;
@@ -196,7 +204,7 @@ static int sender_main(const bench_opts *o, int boot, int streams)
     }
     boot_send_u64(boot, 1);
     tcpx_session_destroy(s);
-    if (json) bench_json_close(json, o->seed, streams, ceiling, streams, bench_ceiling_working_set(o));
+    if (json) bench_json_close(json, o->seed, streams, ceiling, hot, streams, bench_ceiling_working_set(o));
 
     const char *p = o->csv ? "# " : ""; /* prefix of the summary lines */
     if (!o->csv) {
@@ -211,8 +219,16 @@ static int sender_main(const bench_opts *o, int boot, int streams)
     if (o->ceiling)
     {
         char ws[32];
-        fprintf(f, "%sraw TCP ceiling (%d stream%s, %s working set): %.3f GB/s\n", p, streams, streams == 1 ? "" : "s",
-                bench_fmt_size(bench_ceiling_working_set(o), ws, sizeof ws), ceiling);
+        fprintf(f, "%sraw TCP ceiling (%d stream%s, one thread each, %s working set as the table's buffers, "
+                   "transfer only): %.3f GB/s; cache-hot (1M per stream): %.3f GB/s\n",
+                p, streams, streams == 1 ? "" : "s", bench_fmt_size(bench_ceiling_working_set(o), ws, sizeof ws),
+                ceiling, hot);
+        if (over)
+            fprintf(f, "%snote: %d row(s) above the ceiling: the library keeps several messages and chunks in "
+                       "flight per stream and moves them from a pool of I/O threads plus the callers, where the "
+                       "ceiling has one blocking thread per stream; on loopback both sides' copies share the "
+                       "same cores, so the ceiling is a reference, not a bound\n",
+                    p, over);
     }
     else fprintf(f, "%sraw TCP ceiling: not measured (--no-ceiling)\n", p);
     fprintf(f, "%sverify: every message's first/last 8 bytes stamp-checked (%ld messages), %ld messages checked "

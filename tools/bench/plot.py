@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Plot tcpx-bench --json output: GB/s against message size, one line per
-memory kind and operation, the raw-TCP ceiling of the run drawn across.
+memory kind and operation, the raw-TCP ceilings of the run (the table's
+working set, and cache-hot) drawn across.
 
     tcpx-bench --gpu --json run.json
     python3 tools/bench/plot.py run.json run.png [--title TEXT]
@@ -32,8 +33,9 @@ def load(paths):
         if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
             sys.exit("plot.py: %s: not tcpx-bench --json output (no \"rows\" list)" % p)
         rows += doc["rows"]
-        if doc.get("ceiling_gbps"):
-            ceilings.append((doc["ceiling_gbps"], doc.get("ceiling_streams", 0)))
+        for key, what in (("ceiling_gbps", "raw TCP ceiling"), ("ceiling_hot_gbps", "cache-hot ceiling")):
+            if doc.get(key):
+                ceilings.append((doc[key], doc.get("ceiling_streams", 0), what))
     if not rows:
         sys.exit("plot.py: no rows in %s" % ", ".join(paths))
     return rows, ceilings
@@ -63,9 +65,9 @@ def main():
     for label, pts in sorted(lines.items()):
         pts.sort()
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
-    for gbps, streams in ceilings:
-        ax.axhline(gbps, linestyle="--", color="gray")
-        ax.annotate("raw TCP ceiling, %d streams: %.2f GB/s" % (streams, gbps), (sizes[-1], gbps),
+    for gbps, streams, what in ceilings:
+        ax.axhline(gbps, linestyle="--" if what.startswith("raw") else ":", color="gray")
+        ax.annotate("%s, %d streams: %.2f GB/s" % (what, streams, gbps), (sizes[-1], gbps),
                     textcoords="offset points", xytext=(0, 4), ha="right", color="gray", fontsize=8)
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes)

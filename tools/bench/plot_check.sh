@@ -16,7 +16,7 @@ d = json.load(open(sys.argv[1]))
 rows = d["rows"]
 assert [r["size"] for r in rows] == [4096, 65536, 1048576], rows
 assert all(r["errors"] == 0 and r["gbps"] > 0 and 0 < r["p50_us"] <= r["p99_us"] for r in rows), rows
-assert d["ceiling_gbps"] and d["ceiling_gbps"] > 0, d
+assert d["ceiling_gbps"] and d["ceiling_gbps"] > 0 and d["ceiling_hot_gbps"] > 0, d
 ' "$dir/run.json"
 rm -f "$dir/run.png"
 "$py" "$plot" "$dir/run.json" "$dir/run.png" --title "plot check"
