@@ -86,5 +86,11 @@ static inline void tcpx_r_bytes(tcpx_rbuf *r, void *dst, size_t n)
 
 /* CRC-32C (Castagnoli) of a byte range; used as blob checksums. */
 uint32_t tcpx_crc32c(const void *data, size_t len);
+/* Continue a CRC-32C: tcpx_crc32c_update(tcpx_crc32c(a), b) is the CRC of a
+ * followed by b, and tcpx_crc32c_update(0, d) == tcpx_crc32c(d). Uses the
+ * CPU's crc32 instruction when it has one. */
+uint32_t tcpx_crc32c_update(uint32_t crc, const void *data, size_t len);
+/* The same, always by table (tests compare the two). */
+uint32_t tcpx_crc32c_table_update(uint32_t crc, const void *data, size_t len);
 
 #endif

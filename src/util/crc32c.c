@@ -1,26 +1,64 @@
+/* crc32c.c - CRC-32C (Castagnoli), as iSCSI, NVMe/TCP and ext4 use it: the
+ * SSE4.2 crc32 instruction where the CPU has it, a byte table otherwise. */
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "bytes.h"
 
 static uint32_t g_table[256];
+static int g_hw;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-static void build_table(void)
+static void init(void)
 {
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
         g_table[i] = c;
     }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    g_hw = __builtin_cpu_supports("sse4.2");
+#endif
 }
 
-uint32_t tcpx_crc32c(const void *data, size_t len)
+static uint32_t by_table(uint32_t c, const uint8_t *p, size_t n)
 {
-    pthread_once(&g_once, build_table);
-    const uint8_t *p = data;
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < len; i++) c = g_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) c = g_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("sse4.2"))) static uint32_t by_insn(uint32_t c, const uint8_t *p, size_t n)
+{
+    uint64_t c64 = c;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t v;
+        memcpy(&v, p, 8); /* little-endian, as the instruction wants */
+        c64 = __builtin_ia32_crc32di(c64, v);
+    }
+    c = (uint32_t)c64;
+    for (; n; n--, p++) c = __builtin_ia32_crc32qi(c, *p);
+    return c;
+}
+#endif
+
+uint32_t tcpx_crc32c_update(uint32_t crc, const void *data, size_t len)
+{
+    pthread_once(&g_once, init);
+    uint32_t c = ~crc;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (g_hw) return ~by_insn(c, data, len);
+#endif
+    return ~by_table(c, data, len);
+}
+
+uint32_t tcpx_crc32c(const void *data, size_t len) { return tcpx_crc32c_update(0, data, len); }
+
+uint32_t tcpx_crc32c_table_update(uint32_t crc, const void *data, size_t len)
+{
+    pthread_once(&g_once, init);
+    return ~by_table(~crc, data, len);
 }

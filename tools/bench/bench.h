@@ -54,6 +54,9 @@ typedef struct bench_opts {
     int op;                /* enum bench_op */
     int blocks;            /* write/read: blocks per message (a list), each of the row's size */
     const char *json;      /* --json FILE, or NULL */
+    int crc;               /* CRC-32C of every message of host memory (default; --no-crc: stamps only) */
+    long flip_at;          /* --flip-bit-at N: the sender flips one bit in the middle of timed message N
+                              (host memory, send and write; proves the check), -1 = never */
 } bench_opts;
 
 /* Parse argv into o. Prints usage and returns -1 on a bad argument, 1 after
@@ -89,6 +92,9 @@ double boot_recv_f64(int fd);
 /* Seekable random data: the byte at offset o of stream `seed` is a pure
  * function of (seed, o), so any 8-aligned piece can be generated alone. */
 void bench_random_fill(uint64_t seed, size_t offset, void *dst, size_t n);
+/* crc continued over bytes [offset, offset+n) of stream `seed` (crc 0:
+ * their CRC-32C alone). */
+uint32_t bench_random_crc(uint32_t crc, uint64_t seed, size_t offset, size_t n);
 uint64_t bench_mix(uint64_t a, uint64_t b);
 
 /* ------------------------------------------------------------- memory */
@@ -122,6 +128,12 @@ void bench_mem_fill_random(bench_mem *m, size_t off, size_t n, uint64_t seed);
 /* Compare [off, off+n) with random stream `seed`. Returns the number of
  * differing bytes; prints the first few (offset, expected, actual). */
 size_t bench_mem_verify_random(const bench_mem *m, size_t off, size_t n, uint64_t seed, const char *what);
+/* Continue the CRC-32C in *crc over [off, off+n) (start with 0): 0, or 1
+ * where the kind is not read that way (GPU memory: its messages are
+ * checked by their stamps). */
+int bench_mem_crc(const bench_mem *m, size_t off, size_t n, uint32_t *crc);
+/* Flip bit 4 of the byte at off (--flip-bit-at; flipping again restores). */
+void bench_mem_flip_bit(bench_mem *m, size_t off);
 
 /* ------------------------------------------------------------- ceiling */
 
@@ -170,6 +182,7 @@ typedef struct bench_result {
     double p50_us, p99_us;       /* post to completion of a timed message (the round trip at --inflight 1) */
     long verified_msgs;    /* messages checked byte for byte */
     long stamped_msgs;     /* messages whose stamps were checked */
+    long crc_msgs;         /* of those, messages whose every byte was checked by CRC-32C */
     uint64_t errors;       /* mismatches found by the receiver */
 } bench_result;
 

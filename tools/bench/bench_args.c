@@ -36,6 +36,10 @@ static void usage(FILE *f, const char *argv0)
             "  --recv-gpu N       receiver's CUDA device                   [1 if present, else 0]\n"
             "  --seed N           random data seed                                 [time]\n"
             "  --max-mem BYTES    cap on inflight x size per process (K shrinks)   [1G]\n"
+            "  --no-crc           check each message's stamps only (default: also the CRC-32C\n"
+            "                     of all its bytes, host memory)\n"
+            "  --flip-bit-at N    test the checker: flip one bit in the middle of message N\n"
+            "                     (host memory, --op send|write); the run must fail\n"
             "  --csv              machine-readable output\n"
             "  --json FILE        also write every row (and the ceiling) to FILE as JSON;\n"
             "                     tools/bench/plot.py turns it into a PNG plot\n"
@@ -161,9 +165,11 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
     o->max_slot_bytes = 1ull << 30;
     o->op = BENCH_OP_SEND;
     o->blocks = 1;
+    o->crc = 1;
+    o->flip_at = -1;
 
     enum { O_SIZES = 256, O_CHANNELS, O_ITERS, O_INFLIGHT, O_CHUNK, O_TIME, O_CTIME, O_NOCEIL, O_MEM, O_SEED,
-           O_MAXMEM, O_CSV, O_GPU, O_SENDGPU, O_RECVGPU, O_CEILWS, O_OP, O_BLOCKS, O_JSON };
+           O_MAXMEM, O_CSV, O_GPU, O_SENDGPU, O_RECVGPU, O_CEILWS, O_OP, O_BLOCKS, O_JSON, O_NOCRC, O_FLIP };
     static const struct option longopts[] = {
         {"sizes", required_argument, 0, O_SIZES},       {"channels", required_argument, 0, O_CHANNELS},
         {"iters", required_argument, 0, O_ITERS},       {"inflight", required_argument, 0, O_INFLIGHT},
@@ -174,7 +180,8 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
         {"gpu", no_argument, 0, O_GPU},                 {"send-gpu", required_argument, 0, O_SENDGPU},
         {"recv-gpu", required_argument, 0, O_RECVGPU},  {"ceiling-ws", required_argument, 0, O_CEILWS},
         {"op", required_argument, 0, O_OP},             {"blocks", required_argument, 0, O_BLOCKS},
-        {"json", required_argument, 0, O_JSON},
+        {"json", required_argument, 0, O_JSON},         {"no-crc", no_argument, 0, O_NOCRC},
+        {"flip-bit-at", required_argument, 0, O_FLIP},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -238,6 +245,11 @@ int bench_parse_args(int argc, char **argv, bench_opts *o)
             break;
         case O_CSV: o->csv = 1; break;
         case O_JSON: o->json = optarg; break;
+        case O_NOCRC: o->crc = 0; break;
+        case O_FLIP:
+            if (parse_long(optarg, 0, 1L << 40, &v)) bad = "--flip-bit-at wants a message number";
+            else o->flip_at = v;
+            break;
         case O_OP:
             if (!strcmp(optarg, "send")) o->op = BENCH_OP_SEND;
             else if (!strcmp(optarg, "write")) o->op = BENCH_OP_WRITE;

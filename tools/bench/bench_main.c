@@ -184,7 +184,7 @@ static int sender_main(const bench_opts *o, int boot, int streams)
     bench_json *json = o->json ? bench_json_open(o->json) : NULL;
     print_header(o, s, f);
     uint64_t errors = 0;
-    long stamped = 0, verified = 0;
+    long stamped = 0, verified = 0, crcd = 0;
     for (int k = 0; k < o->nmems; k++) {
         bench_ctx c = {o, bench_mem_find(o->mems[k]), gpu, s, "recv", boot};
         print_table_header(o, c.mem, gpu, recv_gpu, f);
@@ -199,6 +199,7 @@ static int sender_main(const bench_opts *o, int boot, int streams)
             if (json) bench_json_row(json, c.mem->name, op_name(o->op), o->blocks, &r, ceiling);
             errors += r.errors;
             stamped += r.stamped_msgs;
+            crcd += r.crc_msgs;
             verified += r.verified_msgs;
         }
     }
@@ -231,9 +232,9 @@ static int sender_main(const bench_opts *o, int boot, int streams)
                     p, over);
     }
     else fprintf(f, "%sraw TCP ceiling: not measured (--no-ceiling)\n", p);
-    fprintf(f, "%sverify: every message's first/last 8 bytes stamp-checked (%ld messages), %ld messages checked "
-               "byte for byte: %s\n",
-            p, stamped, verified, errors ? "FAILED" : "OK");
+    fprintf(f, "%sverify: every message's first/last 8 bytes stamp-checked (%ld messages), %ld of them also by the "
+               "CRC-32C of all their bytes%s, %ld messages checked byte for byte: %s\n",
+            p, stamped, crcd, o->crc ? " (host memory)" : " (--no-crc)", verified, errors ? "FAILED" : "OK");
     if (errors) fprintf(f, "%s%llu mismatching bytes/stamps (details on stderr)\n", p, (unsigned long long)errors);
     fflush(f);
     return errors ? 1 : 0;

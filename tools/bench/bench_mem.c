@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include "bench.h"
+#include "util/bytes.h"
 #include "gpu/gpu.h"
 
 #define STAGE_BYTES (1u << 20)
@@ -160,4 +161,11 @@ size_t bench_mem_verify_random(const bench_mem *m, size_t off, size_t n, uint64_
     }
     if (bad > 8) fprintf(stderr, "tcpx-bench [%s]: MISMATCH %s: %zu bytes differ in all\n", bench_role, what, bad);
     return bad;
+}
+
+int bench_mem_crc(const bench_mem *m, size_t off, size_t n, uint32_t *crc)
+{
+    if (m->ops->kind != TCPX_MEM_HOST) return 1; /* GPU memory: stamps only */
+    *crc = tcpx_crc32c_update(*crc, (const uint8_t *)m->base + off, n);
+    return 0;
 }

@@ -16,6 +16,9 @@
  *   sender slot i % K; the sender poisons the stamp bytes of its slot before
  *   each read and checks them after it. The target's application only waits
  *   on the bootstrap: its progress thread serves every read.
+ * Host memory: the checking side (WRITE: the target; READ: the initiator)
+ * also checks the CRC-32C of every timed message's bytes (WRITE: all but
+ * the stamps) against that of the data it must hold (not --no-crc).
  * Verification round: K messages of pure random data checked byte for byte
  * (by the target for WRITE, by the sender for READ).
  *
@@ -46,6 +49,8 @@ typedef struct os_loop {
     uint64_t errors;
     long stamped;
     long verified_upto;          /* sender, WRITE: credits received */
+    uint32_t *want_crc;          /* the checking side: CRC-32C a message must have, per slot it comes from */
+    long crc_checked;            /* messages whose bytes went through CRC-32C */
     bench_lat lat;               /* sender: post to completion of timed messages */
     long next_check;             /* target, WRITE: messages checked */
 } os_loop;
@@ -97,12 +102,65 @@ static uint64_t data_head(const os_loop *l, int slot, int j, size_t skip)
     return v;
 }
 
+/* --flip-bit-at: the middle byte of the middle block of a sender slot. */
+static void flip_middle(os_loop *l, int slot) { bench_mem_flip_bit(&l->mem, local_off(l, slot, l->blocks / 2) + l->size / 2); }
+
 static void report_bad(os_loop *l, const char *what, long iter)
 {
     if (l->errors < 8)
         fprintf(stderr, "tcpx-bench [%s]: MISMATCH size %zu x %d blocks, message %ld: %s\n", bench_role, l->size,
                 l->blocks, iter, what);
     l->errors++;
+}
+
+/* Block j's byte range that a CRC covers: all of it, or (skip_stamps) not
+ * the stamp bytes at the head of block 0 and the tail of block N-1. */
+static void crc_range(const os_loop *l, int j, int skip_stamps, size_t *lo, size_t *hi)
+{
+    size_t h = l->size < 8 ? l->size : 8;
+    *lo = skip_stamps && j == 0 ? h : 0;
+    *hi = skip_stamps && j == l->blocks - 1 ? l->size - h : l->size;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* CRC-32C of a message as it lies in slot `slot` of this side's memory
+ * (the target's scattered offsets, or the initiator's): 0, or 1 where the
+ * memory is not read that way (GPU). */
+static int slot_crc(os_loop *l, int slot, int remote, int skip_stamps, uint32_t *crc)
+{
+    *crc = 0;
+    for (int j = 0; j < l->blocks; j++) {
+        size_t lo, hi, off = remote ? remote_off(l, slot, j) : local_off(l, slot, j);
+        crc_range(l, j, skip_stamps, &lo, &hi);
+        if (hi > lo && bench_mem_crc(&l->mem, off + lo, hi - lo, crc)) return 1;
+    }
+    return 0;
+}
+
+/* What slot_crc must give for data of `src_slot` of the moving side. */
+static uint32_t expected_crc(const os_loop *l, int src_slot, int skip_stamps)
+{
+    uint32_t c = 0;
+    for (int j = 0; j < l->blocks; j++) {
+        size_t lo, hi;
+        crc_range(l, j, skip_stamps, &lo, &hi);
+        if (hi > lo) c = bench_random_crc(c, block_seed(l, src_slot, j), lo, hi - lo);
+    }
+    return c;
+}
+
+/* The whole-message check of message `iter` in slot `slot` here, data of
+ * `src_slot`. */
+static void crc_check(os_loop *l, int slot, int remote, int skip_stamps, int src_slot, long iter)
+{
+    uint32_t got;
+    if (!l->want_crc || slot_crc(l, slot, remote, skip_stamps, &got)) return;
+    l->crc_checked++;
+    if (got != l->want_crc[src_slot]) {
+        char what[96];
+        snprintf(what, sizeof what, "CRC-32C of the message is 0x%08x, expected 0x%08x", got, l->want_crc[src_slot]);
+        report_bad(l, what, iter);
+    }
 }
 
 static void setup(os_loop *l, bench_ctx *c, int sender, size_t size)
@@ -142,6 +200,16 @@ static void setup(os_loop *l, bench_ctx *c, int sender, size_t size)
             size_t off = sender ? local_off(l, s, j) : remote_off(l, s, j);
             bench_mem_fill_random(&l->mem, off, l->size, fills ? block_seed(l, s, j) : ~block_seed(l, s, j));
         }
+    /* The checking side (WRITE: the target, of the sender's K slots less
+     * the stamps; READ: the initiator, of the target's K slots, every byte)
+     * knows what each message's bytes must sum to. */
+    int checks = (!sender && c->o->op == BENCH_OP_WRITE) || (sender && c->o->op == BENCH_OP_READ);
+    if (checks && c->o->crc && c->mem->kind == TCPX_MEM_HOST) {
+        int nsrc = c->o->op == BENCH_OP_WRITE ? l->slots : l->rslots;
+        l->want_crc = malloc((size_t)nsrc * sizeof *l->want_crc);
+        if (!l->want_crc) bench_die("out of memory");
+        for (int s = 0; s < nsrc; s++) l->want_crc[s] = expected_crc(l, s, c->o->op == BENCH_OP_WRITE);
+    }
 }
 
 static void teardown(os_loop *l)
@@ -151,6 +219,7 @@ static void teardown(os_loop *l)
     free(l->perm);
     free(l->x);
     free(l->list);
+    free(l->want_crc);
     bench_lat_free(&l->lat);
 }
 
@@ -184,6 +253,7 @@ static void finish(os_loop *l, int slot, long iter, int check)
     bench_lat_done(&l->lat, slot);
     tcpx_xfer_release(l->x[slot]);
     l->x[slot] = NULL;
+    if (l->c->o->op == BENCH_OP_WRITE && iter == l->c->o->flip_at) flip_middle(l, slot);
     if (!check || l->c->o->op != BENCH_OP_READ) return;
     size_t a, b, h;
     stamp_places(l, slot, 0, &a, &b, &h);
@@ -191,6 +261,7 @@ static void finish(os_loop *l, int slot, long iter, int check)
     l->stamped++;
     if (!match8(l, a, data_head(l, rs, 0, 0), h) || !match8(l, b, data_head(l, rs, l->blocks - 1, l->size - h), h))
         report_bad(l, "a stamp of the read did not land", iter);
+    crc_check(l, slot, 0, 0, rs, iter);
 }
 
 static void post(os_loop *l, int slot, long iter, int stamp)
@@ -206,6 +277,7 @@ static void post(os_loop *l, int slot, long iter, int stamp)
         put8(l, a, ~data_head(l, rs, 0, 0), h);
         put8(l, b, ~data_head(l, rs, l->blocks - 1, l->size - h), h);
     }
+    if (o->op == BENCH_OP_WRITE && iter == o->flip_at) flip_middle(l, slot); /* undone in finish */
     if (o->op == BENCH_OP_WRITE) {
         uint64_t deadline_spins = 0;
         while (iter - l->rslots >= l->verified_upto) { /* the target slot is still being checked */
@@ -308,6 +380,7 @@ void bench_os_send(bench_ctx *c, size_t size, bench_result *r)
     r->errors = boot_recv_u64(c->boot) + l.errors;
     r->stamped_msgs = (long)boot_recv_u64(c->boot) + l.stamped;
     r->verified_msgs = (long)boot_recv_u64(c->boot) + verified;
+    r->crc_msgs = (long)boot_recv_u64(c->boot) + l.crc_checked;
     teardown(&l);
 }
 
@@ -354,6 +427,7 @@ static void check_writes(os_loop *l, long count, int full)
             l->stamped++;
             if (!match8(l, a, stamp_of(l, iter), h) || !match8(l, bb, stamp_of(l, iter), h))
                 report_bad(l, "a stamp of the write is wrong when its notification came", iter);
+            crc_check(l, rs, 1, 1, (int)(iter % l->slots), iter); /* message i came from sender slot i % K */
         }
         l->next_check = iter + 1;
         if (l->next_check % batch == 0 || got == count - 1) credit(l, l->next_check);
@@ -393,5 +467,6 @@ void bench_os_recv(bench_ctx *c, size_t size)
     boot_send_u64(c->boot, l.errors);
     boot_send_u64(c->boot, (uint64_t)l.stamped);
     boot_send_u64(c->boot, (uint64_t)verified);
+    boot_send_u64(c->boot, (uint64_t)l.crc_checked);
     teardown(&l);
 }

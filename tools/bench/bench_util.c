@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "util/bytes.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "bench_random_fill assumes a little-endian host"
@@ -181,4 +182,26 @@ long bench_warmup(bench_ctx *c, int slots, long batch, bench_run_fn run, void *l
     }
     boot_send_u64(c->boot, (uint64_t)n);
     return n;
+}
+
+uint32_t bench_random_crc(uint32_t crc, uint64_t seed, size_t offset, size_t n)
+{
+    static __thread uint8_t tmp[256 * 1024];
+    uint32_t c = crc;
+    while (n) {
+        size_t k = n < sizeof tmp ? n : sizeof tmp;
+        bench_random_fill(seed, offset, tmp, k);
+        c = tcpx_crc32c_update(c, tmp, k);
+        offset += k;
+        n -= k;
+    }
+    return c;
+}
+
+void bench_mem_flip_bit(bench_mem *m, size_t off)
+{
+    uint8_t b;
+    if (m->ops->read(m, off, &b, 1)) bench_die("--flip-bit-at: read failed");
+    b ^= 0x10;
+    if (m->ops->write(m, off, &b, 1)) bench_die("--flip-bit-at: write failed");
 }

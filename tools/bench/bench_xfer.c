@@ -14,7 +14,9 @@
  *   verification: S rewrites its slots with pure random data, R poisons
  *           its slots with another pattern, one message per slot, R compares
  *           every byte with the regenerated random data
- *   R [cpu%, errors, stamped, verified] -> S
+ *   R [cpu%, errors, stamped, verified, crc-checked] -> S
+ * Between its stamps a message carries its slot's fixed random bytes: R
+ * checks their CRC-32C in every message of host memory (not --no-crc).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,8 @@ typedef struct loop {
     tcpx_xfer **x;
     uint64_t errors;
     long stamped;
+    long crc_checked;      /* receiver: messages whose every byte went through CRC-32C */
+    uint32_t *mid_crc;     /* receiver: CRC-32C of each slot's bytes between the stamps */
     bench_lat lat;
 } loop;
 
@@ -85,6 +89,24 @@ static void stamp_check(loop *l, int slot, long iter)
         l->errors++;
         return;
     }
+    /* Between the stamps every message of a slot carries the slot's fixed
+     * random bytes: their CRC-32C catches a flipped bit anywhere. */
+    size_t mid = l->size > 2 * h ? l->size - 2 * h : 0;
+    uint32_t crc = 0;
+    if (!l->c->o->crc) return;
+    if (mid && !bench_mem_crc(&l->mem, base + h, mid, &crc)) {
+        l->crc_checked++;
+        if (crc != l->mid_crc[slot]) {
+            if (l->errors < 8)
+                fprintf(stderr,
+                        "tcpx-bench [recv]: MISMATCH size %zu slot %d message %ld: CRC-32C of bytes %zu..%zu is "
+                        "0x%08x, expected 0x%08x\n",
+                        l->size, slot, iter, h, l->size - h - 1, crc, l->mid_crc[slot]);
+            l->errors++;
+        }
+    } else if (!mid) {
+        l->crc_checked++; /* the stamps are the whole message */
+    }
 }
 
 static void finish(loop *l, int slot, long iter, int check)
@@ -99,6 +121,7 @@ static void finish(loop *l, int slot, long iter, int check)
     bench_lat_done(&l->lat, slot);
     tcpx_xfer_release(l->x[slot]);
     l->x[slot] = NULL;
+    if (l->send && iter == l->c->o->flip_at) bench_mem_flip_bit(&l->mem, (size_t)slot * l->size + l->size / 2);
     if (check && !l->send) stamp_check(l, slot, iter);
 }
 
@@ -109,6 +132,8 @@ static void run(loop *l, long first, long n, int stamp)
         int slot = (int)(k % l->slots);
         if (l->x[slot]) finish(l, slot, first + k - l->slots, stamp);
         if (l->send && stamp) stamp_write(l, slot, first + k);
+        if (l->send && first + k == l->c->o->flip_at) /* undone when the message is over */
+            bench_mem_flip_bit(&l->mem, (size_t)slot * l->size + l->size / 2);
         bench_lat_posted(&l->lat, slot);
         bench_check(tcpx_xfer_create(l->c->s, l->c->peer, &l->x[slot]), "tcpx_xfer_create");
         size_t off = (size_t)slot * l->size;
@@ -141,6 +166,11 @@ static void setup(loop *l, bench_ctx *c, int send, size_t size)
     l->x = calloc((size_t)l->slots, sizeof *l->x);
     if (!l->x) bench_die("out of memory");
     bench_lat_init(&l->lat, l->slots);
+    l->mid_crc = calloc((size_t)l->slots, sizeof *l->mid_crc);
+    if (!l->mid_crc) bench_die("out of memory");
+    size_t h = size < 8 ? size : 8;
+    if (!send && c->o->crc && size > 2 * h)
+        for (int i = 0; i < l->slots; i++) l->mid_crc[i] = bench_random_crc(0, slot_seed(l, i), h, size - 2 * h);
     /* Sender: random data. Receiver: a different pattern, so that a message
      * that never lands cannot pass for one that did. */
     for (int i = 0; i < l->slots; i++)
@@ -152,6 +182,7 @@ static void teardown(loop *l)
     bench_check(tcpx_mem_deregister(l->c->s, l->id), "tcpx_mem_deregister");
     l->mem.ops->free(&l->mem);
     free(l->x);
+    free(l->mid_crc);
     bench_lat_free(&l->lat);
 }
 
@@ -197,6 +228,7 @@ void bench_size_send(bench_ctx *c, size_t size, bench_result *r)
     r->errors = boot_recv_u64(c->boot);
     r->stamped_msgs = (long)boot_recv_u64(c->boot);
     r->verified_msgs = (long)boot_recv_u64(c->boot);
+    r->crc_msgs = (long)boot_recv_u64(c->boot);
     teardown(&l);
 }
 
@@ -236,5 +268,6 @@ void bench_size_recv(bench_ctx *c, size_t size)
     boot_send_u64(c->boot, l.errors);
     boot_send_u64(c->boot, (uint64_t)l.stamped);
     boot_send_u64(c->boot, (uint64_t)verified);
+    boot_send_u64(c->boot, (uint64_t)l.crc_checked);
     teardown(&l);
 }
