@@ -44,6 +44,9 @@ int sock_comm_create(sock_net *n, int is_send, const int *fds, int nsocks, const
         k->lowat = 1;
     }
     int err = 0;
+    for (int i = 0; i < nsocks && !is_send && !err; i++)
+        if (!(c->conns[i].rxb = malloc(SOCK_RXBUF)))
+            err = tcpx_set_error(TCPX_ERR_NOMEM, "socket comm receive buffer allocation failed");
     for (int i = 0; i < nsocks && !err; i++) {
         sock_conn *k = &c->conns[i];
         sock_set_options(k->fd, n->peer_timeout_ms);
@@ -91,6 +94,7 @@ void sock_comm_destroy(sock_comm *c)
     for (int i = 0; i < c->nsocks; i++) {
         sock_conn *k = &c->conns[i];
         close(k->fd);
+        free(k->rxb);
         pthread_mutex_destroy(&k->qmu);
         pthread_mutex_destroy(&k->mu);
     }

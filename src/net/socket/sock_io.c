@@ -143,24 +143,84 @@ static enum step take_header(sock_conn *k, sock_req *r)
     return STEP_DONE;
 }
 
+/* Copy n read-ahead bytes into the part at its current position. */
+static void take_ahead(sock_conn *k, sock_req *r, size_t n)
+{
+    struct iovec win[SOCK_IOV_WINDOW];
+    const uint8_t *src = k->rxb + k->rx_head;
+    size_t left = n;
+    while (left) {
+        int nw = 0;
+        window(r, k->off + k->done, left, win, &nw);
+        for (int i = 0; i < nw; i++) {
+            memcpy(win[i].iov_base, src, win[i].iov_len);
+            src += win[i].iov_len;
+            k->done += win[i].iov_len;
+            left -= win[i].iov_len;
+        }
+    }
+    k->rx_head += n;
+}
+
+/* Read what the socket has into the empty read-ahead buffer. */
+static enum step fill_ahead(sock_conn *k)
+{
+    k->rx_head = k->rx_tail = 0;
+    struct iovec v = {k->rxb, SOCK_RXBUF};
+    ssize_t m = move_once(k->fd, 0, &v, 1);
+    if (m <= 0) return failed_io(k, m);
+    k->rx_tail = (size_t)m;
+    return STEP_DONE;
+}
+
+/* A receive's part is read through the read-ahead buffer (its header and
+ * body with one system call) when the posted share is small; a larger one
+ * reads its header alone and its body straight into the posted memory.
+ * Bytes already read ahead are always taken first. */
 static enum step step_recv(sock_conn *k, sock_req *r, size_t *budget)
 {
     if (!k->started) {
         k->hdr_done = 0;
         k->started = 1;
     }
+    size_t off, cap_share;
+    sock_part_range(r->size, k->comm->nsocks, k->index, &off, &cap_share);
+    int ahead = cap_share <= SOCK_RXBUF;
     while (k->hdr_done < 8) {
-        struct iovec h = {k->hdr + k->hdr_done, 8 - k->hdr_done};
-        ssize_t m = move_once(k->fd, 0, &h, 1);
-        if (m <= 0) return failed_io(k, m);
-        k->hdr_done += (size_t)m;
+        size_t avail = k->rx_tail - k->rx_head;
+        if (avail) {
+            size_t n = 8 - k->hdr_done < avail ? 8 - k->hdr_done : avail;
+            memcpy(k->hdr + k->hdr_done, k->rxb + k->rx_head, n);
+            k->rx_head += n;
+            k->hdr_done += n;
+        } else if (ahead) {
+            enum step st = fill_ahead(k);
+            if (st != STEP_DONE) return st;
+        } else {
+            struct iovec h = {k->hdr + k->hdr_done, 8 - k->hdr_done};
+            ssize_t m = move_once(k->fd, 0, &h, 1);
+            if (m <= 0) return failed_io(k, m);
+            k->hdr_done += (size_t)m;
+        }
         if (k->hdr_done == 8 && take_header(k, r) != STEP_DONE) return STEP_FAIL;
     }
     while (k->done < k->len) {
         if (!*budget) return STEP_BUDGET;
+        size_t want = k->len - k->done < *budget ? k->len - k->done : *budget;
+        size_t avail = k->rx_tail - k->rx_head;
+        if (avail) {
+            size_t n = want < avail ? want : avail;
+            take_ahead(k, r, n);
+            *budget -= n;
+            continue;
+        }
+        if (k->len - k->done <= SOCK_RXBUF) { /* the rest fits: read ahead */
+            enum step st = fill_ahead(k);
+            if (st != STEP_DONE) return st;
+            continue;
+        }
         struct iovec win[SOCK_IOV_WINDOW];
         int n = 0;
-        size_t want = k->len - k->done < *budget ? k->len - k->done : *budget;
         window(r, k->off + k->done, want, win, &n);
         ssize_t m = move_once(k->fd, 0, win, n);
         if (m <= 0) return failed_io(k, m);
