@@ -280,6 +280,7 @@ struct tcpx_peer {
         uint32_t nblocks, got;
         tcpx_msg hdr;              /* the first piece's fields */
         tcpx_wire_block *blocks;
+        const uint8_t *inline_data; /* an INLINE WRITE's bytes, in the frame being handled */
     } list;
     uint64_t notif_for;            /* id of the write whose attached NOTIF comes next (0: none) */
     tcpx_op *notif_op;             /* that write, or NULL when it was refused */
@@ -481,6 +482,8 @@ static inline uint8_t *stage_slot(tcpx_stage *st, int slot) { return st->arena +
  * without it). */
 uint8_t *stage_mirror(tcpx_session *s, tcpx_stage *st, int slot);
 tcpx_status op_copy(tcpx_session *s, const tcpx_op *op, void *dst, const void *src, size_t n);
+/* The same for memory of region r (the host side of the copy is dst or src). */
+tcpx_status region_copy(tcpx_session *s, const tcpx_region *r, void *dst, const void *src, size_t n);
 
 /* op.c */
 void ops_add(tcpx_peer *p, tcpx_op *op);

@@ -2,8 +2,9 @@
  * and what the target does for them, with no call from its application.
  *
  * Initiator: a WRITE puts its list on the control stream and its chunks on
- * the data comms at once, and completes on the target's ACK once its own
- * chunks have gone (a NACK is applied then too, as the chunks still read
+ * the data comms at once (a small one: the list and its bytes in one
+ * control message, no chunks), and completes on the target's ACK once its
+ * own chunks have gone (a NACK is applied then too, as the chunks still read
  * the memory until they have). A READ sends its list and receives the
  * target's chunks after READ_DATA; with a notification it then sends a
  * NOTIF and completes on its ACK.
@@ -126,6 +127,34 @@ static tcpx_status send_list(tcpx_op *op, const tcpx_wire_block *blocks, uint32_
     return TCPX_OK;
 }
 
+/* Room in one control message for the list and its bytes. */
+#define INLINE_ROOM (TCPX_CTRL_MSG_MAX - 64)
+
+/* A small WRITE as one message: the list, then its bytes, read from local
+ * memory now (so the op's memory is free at once; it completes on the ACK). */
+static tcpx_status send_inline(tcpx_op *op, const tcpx_wire_block *blocks, uint32_t n, size_t chunk)
+{
+    static __thread uint8_t payload[INLINE_ROOM];
+    size_t blen = (size_t)n * TCPX_WIRE_BLOCK_SIZE, pos = blen;
+    for (uint32_t i = 0; i < n; i++) tcpx_wire_block_put(payload, i, &blocks[i]);
+    for (size_t i = 0; i < op->nsegs; i++) {
+        tcpx_status st = region_copy(op->p->s, op->segs[i].r, payload + pos, op->segs[i].ptr, op->segs[i].len);
+        if (st) return tcpx_set_error(st, "reading the write's memory: %s", tcpx_last_error());
+        pos += op->segs[i].len;
+    }
+    tcpx_msg m = {.type = TCPX_MSG_WRITE};
+    m.u.write.id = op->id;
+    m.u.write.total = op->size;
+    m.u.write.nblocks = n;
+    m.u.write.first = 0;
+    m.u.write.chunk = (uint32_t)chunk;
+    m.u.write.first_channel = 0;
+    m.u.write.flags = TCPX_LIST_LAST | TCPX_LIST_INLINE | (op->has_notif ? TCPX_LIST_NOTIF : 0);
+    m.payload = payload;
+    m.payload_len = (uint32_t)pos;
+    return ctrl_send(op->p, &m);
+}
+
 tcpx_status onesided_start(tcpx_op *op, const tcpx_wire_block *blocks, uint32_t n)
 {
     tcpx_peer *p = op->p;
@@ -134,7 +163,10 @@ tcpx_status onesided_start(tcpx_op *op, const tcpx_wire_block *blocks, uint32_t 
     ops_add(p, op);
     size_t chunk = min_size(s->cfg.chunk_bytes, p->remote_max_chunk);
     uint16_t first_ch = op->kind == OP_WRITE ? (uint16_t)(p->next_first_channel++ % (unsigned)p->ntx) : 0;
-    tcpx_status st = send_list(op, blocks, n, chunk, first_ch);
+    /* The short path: no data comm, no chunk, one message each way. */
+    int inline_write = op->kind == OP_WRITE && op->size <= TCPX_INLINE_MAX &&
+                       (size_t)n * TCPX_WIRE_BLOCK_SIZE + op->size <= INLINE_ROOM;
+    tcpx_status st = inline_write ? send_inline(op, blocks, n, chunk) : send_list(op, blocks, n, chunk, first_ch);
     if (!st && op->kind == OP_WRITE && op->has_notif) {
         tcpx_msg m = {.type = TCPX_MSG_NOTIF};
         m.u.notif.id = op->id;
@@ -145,7 +177,7 @@ tcpx_status onesided_start(tcpx_op *op, const tcpx_wire_block *blocks, uint32_t 
     }
     if (!st && op->kind == OP_WRITE) {
         op->state = OPS_DATA;
-        st = enqueue_chunks(s, op, p->tx, p->ntx, chunk, first_ch, 1);
+        if (!inline_write) st = enqueue_chunks(s, op, p->tx, p->ntx, chunk, first_ch, 1);
         if (!st && op->nchunks == 0) write_settle(op);
     } else if (!st) {
         op->state = OPS_REQ_SENT;
@@ -229,8 +261,12 @@ static tcpx_status list_piece(tcpx_peer *p, const tcpx_msg *m, uint64_t id, uint
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s %llu: piece at block %u out of order", name,
                               (unsigned long long)id, first);
     }
-    uint32_t cnt = m->payload_len / TCPX_WIRE_BLOCK_SIZE;
+    /* An INLINE WRITE is one piece: all blocks, then the bytes (the decoder
+     * checked the lengths). */
+    int inl = (flags & TCPX_LIST_INLINE) != 0;
+    uint32_t cnt = inl ? nblocks : m->payload_len / TCPX_WIRE_BLOCK_SIZE;
     for (uint32_t i = 0; i < cnt; i++) p->list.blocks[p->list.got++] = tcpx_msg_block(m, i);
+    p->list.inline_data = inl ? m->payload + (size_t)nblocks * TCPX_WIRE_BLOCK_SIZE : NULL;
     *whole = (flags & TCPX_LIST_LAST) != 0;
     return TCPX_OK;
 }
@@ -239,6 +275,7 @@ static void list_clear(tcpx_peer *p)
 {
     free(p->list.blocks);
     p->list.blocks = NULL;
+    p->list.inline_data = NULL;
     p->list.type = 0;
 }
 
@@ -325,13 +362,27 @@ static tcpx_status serve_write(tcpx_peer *p, uint16_t last_flags)
     if (op->drain) {
         TCPX_INFO("peer %s: refused write %llu: %s", p->name, (unsigned long long)op->remote_id, why);
         ctrl_send_nack(p, op->remote_id, TCPX_ERR_ACCESS, why);
+    } else if (p->list.inline_data) { /* the bytes came with the list */
+        const uint8_t *src = p->list.inline_data;
+        for (size_t i = 0; i < op->nsegs && !st; i++) {
+            st = region_copy(s, op->segs[i].r, op->segs[i].ptr, src, op->segs[i].len);
+            src += op->segs[i].len;
+        }
+        if (st) { /* a GPU copy failed: the writer hears why, nothing is delivered */
+            char text[300];
+            snprintf(text, sizeof text, "the target could not store the write: %s", tcpx_last_error());
+            TCPX_WARN("peer %s: write %llu: %s", p->name, (unsigned long long)op->remote_id, text);
+            ctrl_send_nack(p, op->remote_id, TCPX_ERR_PEER, text);
+            op->drain = 1;
+            st = TCPX_OK;
+        }
     }
     if (last_flags & TCPX_LIST_NOTIF) {
         p->notif_for = op->remote_id;
         p->notif_op = op;
         op->notif_wait = !op->drain;
     }
-    st = enqueue_chunks(s, op, p->rx, p->nrx, h->u.write.chunk, h->u.write.first_channel, 0);
+    if (!p->list.inline_data) st = enqueue_chunks(s, op, p->rx, p->nrx, h->u.write.chunk, h->u.write.first_channel, 0);
     if (!st && op->nchunks == 0) write_in_settle(op);
     return st;
 }

@@ -125,6 +125,7 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
 static tcpx_status check_list(uint8_t type, uint32_t nblocks, uint32_t first, uint16_t flags, uint32_t plen)
 {
     const char *name = tcpx_msg_name(type);
+    flags &= (uint16_t)~TCPX_LIST_INLINE; /* checked by the WRITE decoder */
     if (plen % TCPX_WIRE_BLOCK_SIZE)
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: payload of %u bytes is not whole blocks", name, plen);
     uint64_t end = (uint64_t)first + plen / TCPX_WIRE_BLOCK_SIZE;
@@ -241,7 +242,17 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
         m->u.write.chunk = tcpx_r_u32(&r);
         m->u.write.first_channel = tcpx_r_u16(&r);
         m->u.write.flags = tcpx_r_u16(&r);
-        tcpx_status st = check_list(type, m->u.write.nblocks, m->u.write.first, m->u.write.flags, plen);
+        uint32_t blocks_len = plen;
+        if (m->u.write.flags & TCPX_LIST_INLINE) { /* the one piece: blocks, then the bytes */
+            uint64_t need = (uint64_t)m->u.write.nblocks * TCPX_WIRE_BLOCK_SIZE + m->u.write.total;
+            if (m->u.write.total > TCPX_INLINE_MAX || m->u.write.first != 0 || need != plen)
+                return tcpx_set_error(TCPX_ERR_PROTOCOL,
+                                      "WRITE: inline piece of %u bytes for %u blocks and %llu bytes (at most %d "
+                                      "inline, one piece)",
+                                      plen, m->u.write.nblocks, (unsigned long long)m->u.write.total, TCPX_INLINE_MAX);
+            blocks_len = m->u.write.nblocks * TCPX_WIRE_BLOCK_SIZE;
+        }
+        tcpx_status st = check_list(type, m->u.write.nblocks, m->u.write.first, m->u.write.flags, blocks_len);
         if (st) return st;
         if (m->u.write.chunk == 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "WRITE: chunk size 0");
         break;
@@ -252,6 +263,8 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
         m->u.read_req.nblocks = tcpx_r_u32(&r);
         m->u.read_req.first = tcpx_r_u32(&r);
         m->u.read_req.flags = tcpx_r_u16(&r);
+        if (m->u.read_req.flags & TCPX_LIST_INLINE)
+            return tcpx_set_error(TCPX_ERR_PROTOCOL, "READ_REQ with the INLINE flag");
         tcpx_status st = check_list(type, m->u.read_req.nblocks, m->u.read_req.first, m->u.read_req.flags, plen);
         if (st) return st;
         break;

@@ -43,7 +43,10 @@
  *      whole, then receives the chunks into the blocks and answers ACK{id}
  *      when every byte is in place; refused: NACK{id, ACCESS} and the chunks
  *      are received into scratch memory and dropped. Chunks never exceed the
- *      max_chunk of B's HELLO.
+ *      max_chunk of B's HELLO. A small WRITE (total <= TCPX_INLINE_MAX, the
+ *      list and its bytes fit one message) is one piece with flag INLINE:
+ *      the blocks, then the bytes; no chunks. B checks the blocks, copies
+ *      the bytes in and ACKs (refused: NACK{id, ACCESS}, bytes dropped).
  *   READ_REQ{id, total, nblocks, first, flags} + blocks. B checks them, then
  *      READ_DATA{id, total, chunk, first_channel} on B->A and its chunks on
  *      B->A's data comms; refused: NACK{id, ACCESS}, no data.
@@ -63,7 +66,7 @@
 
 #include "tcpx_p2p.h"
 
-#define TCPX_PROTO_VERSION 2
+#define TCPX_PROTO_VERSION 3
 #define TCPX_CTRL_MSG_MAX (16 * 1024)
 #define TCPX_INLINE_MAX (8 * 1024)
 #define TCPX_PROTO_HDR_COMMON 8
@@ -99,6 +102,7 @@ typedef enum tcpx_msg_type {
 enum tcpx_list_flags {              /* WRITE / READ_REQ */
     TCPX_LIST_LAST = 1,                /* the list is whole with this piece */
     TCPX_LIST_NOTIF = 2,               /* a NOTIF ATTACHED with this id follows the last piece */
+    TCPX_LIST_INLINE = 4,              /* WRITE: the whole list in this one piece, its `total` bytes after the blocks */
 };
 
 enum tcpx_notif_flags {

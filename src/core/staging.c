@@ -101,12 +101,12 @@ int stage_acquire(tcpx_stage *st)
 
 void stage_release(tcpx_stage *st) { st->used--; }
 
-/* Small synchronous copy between a host buffer and an op's memory (inline
- * messages). GPU memory goes through the session's pinned buffer (the
- * driver would stage a copy from pageable memory through its own). */
-tcpx_status op_copy(tcpx_session *s, const tcpx_op *op, void *dst, const void *src, size_t n)
+/* Small synchronous copy between a host buffer and memory of region r
+ * (inline messages). GPU memory goes through the session's pinned buffer
+ * (the driver would stage a copy from pageable memory through its own). */
+tcpx_status region_copy(tcpx_session *s, const tcpx_region *r, void *dst, const void *src, size_t n)
 {
-    if (op->r->kind != TCPX_MEM_CUDA) {
+    if (r->kind != TCPX_MEM_CUDA) {
         if (n) memcpy(dst, src, n);
         return TCPX_OK;
     }
@@ -114,12 +114,17 @@ tcpx_status op_copy(tcpx_session *s, const tcpx_op *op, void *dst, const void *s
     if (n > TCPX_INLINE_MAX ||
         (!s->inline_pinned && tcpx_gpu_host_alloc(s->gpu, TCPX_INLINE_MAX, (void **)&s->inline_pinned)))
         return tcpx_gpu_memcpy(s->gpu, dst, src, n); /* cudaMemcpyDefault works out the direction */
-    const uint8_t *lo = op->r->ptr, *d = dst;
-    if (d >= lo && d < lo + op->r->size) { /* into the GPU */
+    const uint8_t *lo = r->ptr, *d = dst;
+    if (d >= lo && d < lo + r->size) { /* into the GPU */
         memcpy(s->inline_pinned, src, n);
         return tcpx_gpu_memcpy(s->gpu, dst, s->inline_pinned, n);
     }
     tcpx_status st = tcpx_gpu_memcpy(s->gpu, s->inline_pinned, src, n);
     if (!st) memcpy(dst, s->inline_pinned, n);
     return st;
+}
+
+tcpx_status op_copy(tcpx_session *s, const tcpx_op *op, void *dst, const void *src, size_t n)
+{
+    return region_copy(s, op->r, dst, src, n);
 }

@@ -482,7 +482,7 @@ static void test_field_errors(void)
         REJECT("list: first + count overflows 32 bits", 0);
         LIST_SET(TCPX_LIST_MAX_BLOCKS + 1, TCPX_LIST_MAX_BLOCKS - 9, 10, 0);
         REJECT("list: too many blocks", 0);
-        LIST_SET(10, 0, 10, TCPX_LIST_LAST | 4);
+        LIST_SET(10, 0, 10, TCPX_LIST_LAST | 8);
         REJECT("list: unknown flag", 0);
         LIST_SET(10, 0, 10, TCPX_LIST_LAST);
         m.payload_len -= 1;
@@ -492,6 +492,49 @@ static void test_field_errors(void)
     random_msg(&m, TCPX_MSG_WRITE);
     m.u.write.chunk = 0;
     REJECT("WRITE chunk 0", 0);
+
+    /* INLINE WRITE: one piece, its blocks and then exactly `total` bytes,
+     * at most TCPX_INLINE_MAX of them; never on a READ_REQ. */
+    random_msg(&m, TCPX_MSG_WRITE);
+    m.payload = g_payload;
+    rnd_fill(g_payload, sizeof g_payload);
+    m.u.write.nblocks = 3;
+    m.u.write.first = 0;
+    m.u.write.flags = TCPX_LIST_LAST | TCPX_LIST_INLINE;
+    m.u.write.total = 4000;
+    m.payload_len = 3 * TCPX_WIRE_BLOCK_SIZE + 4000;
+    ACCEPT("INLINE WRITE");
+    m.u.write.flags |= TCPX_LIST_NOTIF;
+    ACCEPT("INLINE WRITE with NOTIF");
+    m.u.write.total = TCPX_INLINE_MAX;
+    m.payload_len = 3 * TCPX_WIRE_BLOCK_SIZE + TCPX_INLINE_MAX;
+    ACCEPT("INLINE WRITE of TCPX_INLINE_MAX bytes");
+    m.u.write.total = TCPX_INLINE_MAX + 1;
+    m.payload_len = 3 * TCPX_WIRE_BLOCK_SIZE + TCPX_INLINE_MAX + 1;
+    REJECT("INLINE WRITE above TCPX_INLINE_MAX", 0);
+    m.u.write.total = 4000;
+    m.payload_len = 3 * TCPX_WIRE_BLOCK_SIZE + 3999;
+    REJECT("INLINE WRITE one byte short", 0);
+    m.payload_len = 3 * TCPX_WIRE_BLOCK_SIZE + 4001;
+    REJECT("INLINE WRITE one byte long", 0);
+    m.payload_len = 3 * TCPX_WIRE_BLOCK_SIZE + 4000;
+    m.u.write.nblocks = 4;
+    m.u.write.first = 1;
+    REJECT("INLINE WRITE not the first piece", 0);
+    m.u.write.nblocks = 3;
+    m.u.write.first = 0;
+    m.u.write.flags = TCPX_LIST_INLINE;
+    REJECT("INLINE WRITE without LAST", 0);
+    m.u.write.total = UINT64_MAX;
+    m.u.write.flags = TCPX_LIST_LAST | TCPX_LIST_INLINE;
+    REJECT("INLINE WRITE of 2^64-1 bytes", 0);
+    random_msg(&m, TCPX_MSG_READ_REQ);
+    m.payload = g_payload;
+    m.u.read_req.nblocks = 2;
+    m.u.read_req.first = 0;
+    m.u.read_req.flags = TCPX_LIST_LAST | TCPX_LIST_INLINE;
+    m.payload_len = 2 * TCPX_WIRE_BLOCK_SIZE;
+    REJECT("READ_REQ with INLINE", 0);
 
     /* READ_DATA: chunk 0, payload. */
     random_msg(&m, TCPX_MSG_READ_DATA);
