@@ -12,9 +12,9 @@
  *
  * Files: sock_addr.c (addresses, socket options), sock_wire.c (listen handle
  * and per-socket hello), sock_listen.c (listen/accept), sock_connect.c
- * (connect state machine), sock_comm.c (comm lifetime, failure), sock_poll.c
- * (the I/O thread pool), sock_io.c (moving parts, isend/irecv/test),
- * sock_net.c (the tcpx_net table).
+ * (connect state machine), sock_comm.c (comm lifetime), sock_fail.c (a
+ * comm's failure), sock_poll.c (the I/O thread pool), sock_io.c (moving
+ * parts, isend/irecv/test), sock_net.c (the tcpx_net table).
  */
 #ifndef TCPX_NET_SOCK_H
 #define TCPX_NET_SOCK_H
@@ -88,6 +88,7 @@ typedef struct sock_net {
     int npollers;
     unsigned next_poller;
     pthread_mutex_t poll_mu;
+    void (*run)(sock_conn *k, int by_poller); /* what an I/O thread does with a ready socket (sock_conn_run) */
     pthread_mutex_t lazy_mu;       /* guards the lazy list */
     sock_conn *lazy_head;          /* sockets left unarmed for callers' polls (sock_arm arms them) */
 } sock_net;

@@ -1,4 +1,4 @@
-/* sock_comm.c - comm lifetime: sockets in the I/O thread pool, failure, close. */
+/* sock_comm.c - comm lifetime: sockets into the I/O thread pool, close. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,11 +11,6 @@
 #include "net/socket/sock.h"
 #include "util/error.h"
 #include "util/log.h"
-
-void sock_notify(sock_net *n)
-{
-    if (n->notify) n->notify(n->notify_arg);
-}
 
 int sock_comm_create(sock_net *n, int is_send, const int *fds, int nsocks, const char *peer, sock_comm **out)
 {
@@ -62,28 +57,6 @@ int sock_comm_create(sock_net *n, int is_send, const int *fds, int nsocks, const
     TCPX_DEBUG("socket transport: %s comm with %s over %d socket(s)", is_send ? "send" : "recv", peer, nsocks);
     *out = c;
     return TCPX_OK;
-}
-
-void sock_comm_fail(sock_comm *c, int st, const char *fmt, ...)
-{
-    if (atomic_exchange(&c->fail_claimed, 1)) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->fail_msg, sizeof c->fail_msg, fmt, ap);
-    va_end(ap);
-    atomic_store_explicit(&c->fail_status, st, memory_order_release);
-    int closing = atomic_load(&c->closing);
-    if (!closing) {
-        if (st == TCPX_ERR_PEER)
-            TCPX_INFO("socket transport: %s", c->fail_msg);
-        else
-            TCPX_WARN("socket transport: %s", c->fail_msg);
-    }
-    /* Every socket reports ready (hang-up) to whoever waits on it, and the
-     * queued parts then fail without touching user buffers. The fds stay
-     * open until the comm is destroyed, so this never hits a reused fd. */
-    for (int i = 0; i < c->nsocks; i++) shutdown(c->conns[i].fd, SHUT_RDWR);
-    if (!closing) sock_notify(c->net);
 }
 
 void sock_comm_destroy(sock_comm *c)

@@ -129,6 +129,7 @@ int tcpx_net_socket_create(const tcpx_net_opts *opts, tcpx_net **out)
     n->hello_timeout_ms = SOCK_HELLO_TIMEOUT_MS;
     n->notify = opts->notify;
     n->notify_arg = opts->notify_arg;
+    n->run = sock_conn_run;
     int rc = sock_addr_resolve(n, opts->bind_addr);
     if (!rc) rc = sock_pollers_init(n, opts->io_threads > 0 ? opts->io_threads : sock_default_threads());
     if (rc) {

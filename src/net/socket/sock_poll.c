@@ -90,14 +90,14 @@ static void *poller_main(void *arg)
             } else {
                 sock_conn *k = (sock_conn *)d;
                 atomic_store(&k->armed, 0); /* one shot: the kernel disarmed it */
-                sock_conn_run(k, 1);
+                k->comm->net->run(k, 1);
             }
         }
         /* Sockets whose budget ran out, after everyone else had a turn. A
          * socket spent again goes back on the list for the next round. */
         sock_conn *carried_now[SOCK_POLL_BATCH];
         int nc = take_carried(p, carried_now, SOCK_POLL_BATCH);
-        for (int i = 0; i < nc; i++) sock_conn_run(carried_now[i], 1);
+        for (int i = 0; i < nc; i++) carried_now[i]->comm->net->run(carried_now[i], 1);
         /* Nothing of this round is touched any more. */
         atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
     }
