@@ -167,8 +167,9 @@ void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
  * BG_IDLE_NS for work that notifies nobody (deadlines, a hello read from a
  * new connection, transports that do not notify); over a transport that
  * notifies, each round that nothing woke doubles that tick up to
- * BG_IDLE_MAX_NS, so an idle session costs next to no CPU. While traffic flows (the last wait ended by a wake)
- * it first watches the wake counter (wait_until's spin), which saves the
+ * BG_IDLE_MAX_NS, so an idle session costs next to no CPU. While traffic
+ * flows (the last wait ended by a wake) it first watches the wake counter
+ * (wait_until's spin), which saves the
  * sleep-and-wake delay of a request answered at once (a READ); an idle
  * session does not spin. While callers progress the session it only naps
  * until they might have stopped, and it never waits for the session lock. */
