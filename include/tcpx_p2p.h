@@ -308,7 +308,8 @@ tcpx_status tcpx_xfer_post_recv_batch(tcpx_xfer *x, size_t n, const tcpx_mem_id 
                                       const uint64_t *tags);
 
 /* Progress without blocking. TCPX_OK when every posted operation completed,
- * TCPX_IN_PROGRESS while some run, or the first error of the transfer. */
+ * TCPX_IN_PROGRESS while some run, or the first error of the transfer. A
+ * transfer that failed takes no more posts (TCPX_ERR_INVALID); release it. */
 tcpx_status tcpx_xfer_test(tcpx_xfer *x);
 
 /* Wait for completion. timeout_ms < 0 waits without a deadline (the peer
@@ -321,7 +322,11 @@ tcpx_status tcpx_xfer_wait(tcpx_xfer *x, int timeout_ms);
  * bytes have not started moving are withdrawn (the peer's matching operation
  * fails with TCPX_ERR_PEER); operations with bytes in flight are finished
  * first, bounded by peer_timeout_ms, after which the peer connection is
- * closed. After return no byte of the transfer's memory is touched. */
+ * closed. After return no byte of the transfer's memory is touched.
+ * The handle is freed: it must not be used again, not even released again
+ * (as with libuv's handles). Most such misuse is caught (a marker word):
+ * the call returns TCPX_ERR_INVALID, or release logs an error and does
+ * nothing, instead of corrupting memory; do not rely on it. */
 void tcpx_xfer_release(tcpx_xfer *x);
 
 /* ------------------------------------------------------ one-sided transfers */

@@ -376,12 +376,19 @@ typedef struct tcpx_notif {
     uint8_t data[];
 } tcpx_notif;
 
+#define TCPX_XFER_LIVE 0x58464552u  /* "XFER" */
+#define TCPX_XFER_DEAD 0x44454144u  /* "DEAD": released */
+
 typedef struct tcpx_xfer {
     tcpx_session *s;
     tcpx_peer *p;
     tcpx_op *ops, *ops_tail;
     size_t nops, ndone;
     tcpx_status err;
+    /* TCPX_XFER_LIVE until release. Not at the start: free() keeps its own
+     * links in a chunk's first bytes, so a released handle most likely still
+     * reads DEAD here, and a call on it is refused instead of corrupting. */
+    uint32_t magic;
     char errmsg[256];
 } tcpx_xfer;
 

@@ -9,6 +9,25 @@
 #include "util/error.h"
 #include "util/log.h"
 
+/* Every call on a transfer starts here: a released handle (most likely) and
+ * NULL are refused with a sentence. */
+static tcpx_status xfer_live(const tcpx_xfer *x)
+{
+    if (!x) return tcpx_set_error(TCPX_ERR_INVALID, "transfer is NULL");
+    if (x->magic != TCPX_XFER_LIVE)
+        return tcpx_set_error(TCPX_ERR_INVALID, "transfer %p is not live (released already?)", (const void *)x);
+    return TCPX_OK;
+}
+
+/* A transfer that failed takes no more operations. */
+static tcpx_status xfer_postable(const tcpx_xfer *x)
+{
+    if (x->err)
+        return tcpx_set_error(TCPX_ERR_INVALID, "post on a transfer that already failed (%s: %s)", tcpx_strerror(x->err),
+                              x->errmsg);
+    return TCPX_OK;
+}
+
 static tcpx_status peer_usable(tcpx_peer *p)
 {
     if (p->state == PEER_READY) return TCPX_OK;
@@ -28,6 +47,7 @@ tcpx_status tcpx_xfer_create(tcpx_session *s, const char *peer, tcpx_xfer **out)
     if (!st) {
         x->s = s;
         x->p = p;
+        x->magic = TCPX_XFER_LIVE;
         p->refs++;
         *out = x;
     }
@@ -38,11 +58,13 @@ tcpx_status tcpx_xfer_create(tcpx_session *s, const char *peer, tcpx_xfer **out)
 static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mems, const size_t *offs,
                         const size_t *sizes, const uint64_t *tags)
 {
-    if (!x || (n && (!mems || !offs || !sizes || !tags)))
-        return tcpx_set_error(TCPX_ERR_INVALID, "post: NULL argument");
+    tcpx_status st = xfer_live(x);
+    if (st) return st;
+    if (n && (!mems || !offs || !sizes || !tags)) return tcpx_set_error(TCPX_ERR_INVALID, "post: NULL argument");
     tcpx_session *s = x->s;
     sess_lock(s);
-    tcpx_status st = peer_usable(x->p);
+    st = xfer_postable(x);
+    if (!st) st = peer_usable(x->p);
     tcpx_op **ops = NULL;
     if (!st && n && !(ops = calloc(n, sizeof *ops))) st = tcpx_set_error(TCPX_ERR_NOMEM, "post: allocation failed");
     /* Validate everything before posting anything. */
@@ -142,7 +164,9 @@ static tcpx_status check_block(tcpx_session *s, size_t i, const tcpx_block *b, t
 static tcpx_status post_list(tcpx_xfer *x, int kind, size_t n, const tcpx_block *blocks, const tcpx_notif_msg *nm)
 {
     const char *what = kind == OP_WRITE ? "post_write" : "post_read";
-    if (!x || (n && !blocks)) return tcpx_set_error(TCPX_ERR_INVALID, "%s: NULL argument", what);
+    tcpx_status live = xfer_live(x);
+    if (live) return live;
+    if (n && !blocks) return tcpx_set_error(TCPX_ERR_INVALID, "%s: NULL argument", what);
     if (n > TCPX_LIST_MAX_BLOCKS)
         return tcpx_set_error(TCPX_ERR_INVALID, "%s: %zu blocks, at most %d in one list", what, n, TCPX_LIST_MAX_BLOCKS);
     if (nm && (nm->len > TCPX_NOTIF_MAX || (nm->len && !nm->data)))
@@ -159,7 +183,8 @@ static tcpx_status post_list(tcpx_xfer *x, int kind, size_t n, const tcpx_block 
         return tcpx_set_error(TCPX_ERR_NOMEM, "%s: allocation failed", what);
     }
     sess_lock(s);
-    tcpx_status st = peer_usable(x->p);
+    tcpx_status st = xfer_postable(x);
+    if (!st) st = peer_usable(x->p);
     size_t total = 0;
     for (size_t i = 0; i < n && !st; i++) {
         st = check_block(s, i, &blocks[i], &op->segs[op->nsegs], &wire[op->nsegs]);
@@ -238,7 +263,8 @@ static tcpx_status xfer_state(tcpx_xfer *x)
 
 tcpx_status tcpx_xfer_test(tcpx_xfer *x)
 {
-    if (!x) return tcpx_set_error(TCPX_ERR_INVALID, "transfer is NULL");
+    tcpx_status live = xfer_live(x);
+    if (live) return live;
     sess_lock(x->s);
     sess_progress_locked(x->s);
     tcpx_status st = xfer_state(x);
@@ -286,7 +312,8 @@ static tcpx_status wait_locked(tcpx_xfer *x, uint64_t deadline)
 
 tcpx_status tcpx_xfer_wait(tcpx_xfer *x, int timeout_ms)
 {
-    if (!x) return tcpx_set_error(TCPX_ERR_INVALID, "transfer is NULL");
+    tcpx_status live = xfer_live(x);
+    if (live) return live;
     if (timeout_ms == 0) return tcpx_xfer_test(x);
     sess_lock(x->s);
     tcpx_status st = wait_locked(x, tcpx_deadline_ms(timeout_ms));
@@ -335,6 +362,10 @@ static void unwind_locked(tcpx_xfer *x)
 void tcpx_xfer_release(tcpx_xfer *x)
 {
     if (!x) return;
+    if (xfer_live(x)) {
+        TCPX_ERROR("tcpx_xfer_release: %s", tcpx_last_error());
+        return;
+    }
     tcpx_session *s = x->s;
     sess_lock(s);
     /* A finished transfer (the common case) costs no progress round. */
@@ -352,6 +383,7 @@ void tcpx_xfer_release(tcpx_xfer *x)
         op_free(op);
     }
     peer_unref(x->p);
+    x->magic = TCPX_XFER_DEAD;
     sess_unlock(s);
     free(x);
 }
