@@ -40,7 +40,8 @@ static inline int msg_same(const tcpx_msg *a, const tcpx_msg *b)
                a->u.read_req.flags == b->u.read_req.flags;
     case TCPX_MSG_READ_DATA:
         return a->u.read_data.id == b->u.read_data.id && a->u.read_data.total == b->u.read_data.total &&
-               a->u.read_data.chunk == b->u.read_data.chunk && a->u.read_data.first_channel == b->u.read_data.first_channel;
+               a->u.read_data.chunk == b->u.read_data.chunk && a->u.read_data.first_channel == b->u.read_data.first_channel &&
+               a->u.read_data.flags == b->u.read_data.flags;
     case TCPX_MSG_NOTIF: return a->u.notif.id == b->u.notif.id && a->u.notif.flags == b->u.notif.flags;
     }
     return 0;

@@ -6,8 +6,9 @@
  * control message, no chunks), and completes on the target's ACK once its
  * own chunks have gone (a NACK is applied then too, as the chunks still read
  * the memory until they have). A READ sends its list and receives the
- * target's chunks after READ_DATA; with a notification it then sends a
- * NOTIF and completes on its ACK.
+ * target's chunks after READ_DATA (a small one: the bytes in READ_DATA
+ * itself); with a notification it then sends a NOTIF and completes on its
+ * ACK.
  * Target: a list arrives in pieces; once whole, every block is checked
  * (mem.c), then a WRITE is received into the blocks (refused: drained into
  * slots, NACK at once) and ACKed when every byte is in place; a READ is
@@ -185,6 +186,23 @@ tcpx_status onesided_start(tcpx_op *op, const tcpx_wire_block *blocks, uint32_t 
     return st;
 }
 
+/* An INLINE READ_DATA: the bytes are here; into the op's pieces. */
+static tcpx_status read_inline(tcpx_op *op, const tcpx_msg *m)
+{
+    const uint8_t *src = m->payload;
+    op->state = OPS_DATA;
+    for (size_t i = 0; i < op->nsegs; i++) {
+        tcpx_status st = region_copy(op->p->s, op->segs[i].r, op->segs[i].ptr, src, op->segs[i].len);
+        if (st) {
+            op_fail(op, st, "storing the read from %s: %s", op->p->name, tcpx_last_error());
+            return TCPX_OK; /* this op failed; the connection is fine */
+        }
+        src += op->segs[i].len;
+    }
+    read_chunks_done(op);
+    return TCPX_OK;
+}
+
 tcpx_status onesided_on_read_data(tcpx_peer *p, const tcpx_msg *m)
 {
     tcpx_op *op = ops_find(p, m->u.read_data.id);
@@ -192,6 +210,7 @@ tcpx_status onesided_on_read_data(tcpx_peer *p, const tcpx_msg *m)
         m->u.read_data.first_channel >= p->nrx || m->u.read_data.chunk > p->s->cfg.chunk_bytes)
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "READ_DATA for read %llu that is not waiting for it",
                               (unsigned long long)m->u.read_data.id);
+    if (m->u.read_data.flags & TCPX_READ_INLINE) return read_inline(op, m);
     op->state = OPS_DATA;
     tcpx_status st = enqueue_chunks(p->s, op, p->rx, p->nrx, m->u.read_data.chunk, m->u.read_data.first_channel, 0);
     if (!st && op->nchunks == 0) read_chunks_done(op);
@@ -387,6 +406,37 @@ static tcpx_status serve_write(tcpx_peer *p, uint16_t last_flags)
     return st;
 }
 
+/* A small READ: its bytes, copied now (under the session lock, so no
+ * deregistration can race them), go back as READ_DATA's payload. */
+static tcpx_status read_answer_inline(tcpx_peer *p, uint64_t total, tcpx_region **regions)
+{
+    static __thread uint8_t buf[TCPX_INLINE_MAX];
+    size_t pos = 0;
+    for (uint32_t i = 0; i < p->list.nblocks; i++) {
+        const tcpx_wire_block *b = &p->list.blocks[i];
+        if (!b->len) continue;
+        tcpx_status st = region_copy(p->s, regions[i], buf + pos, regions[i]->ptr + b->offset, (size_t)b->len);
+        if (st) {
+            char text[300];
+            snprintf(text, sizeof text, "the target could not read its memory: %s", tcpx_last_error());
+            TCPX_WARN("peer %s: read %llu: %s", p->name, (unsigned long long)p->list.id, text);
+            ctrl_send_nack(p, p->list.id, TCPX_ERR_PEER, text);
+            return TCPX_OK;
+        }
+        pos += (size_t)b->len;
+    }
+    tcpx_msg d = {.type = TCPX_MSG_READ_DATA};
+    d.u.read_data.id = p->list.id;
+    d.u.read_data.total = total;
+    d.u.read_data.chunk = 1;
+    d.u.read_data.first_channel = 0;
+    d.u.read_data.flags = TCPX_READ_INLINE;
+    d.payload = buf;
+    d.payload_len = (uint32_t)pos;
+    ctrl_send(p, &d); /* a failure fails the peer in the engine */
+    return TCPX_OK;
+}
+
 static tcpx_status serve_read(tcpx_peer *p)
 {
     tcpx_session *s = p->s;
@@ -400,6 +450,11 @@ static tcpx_status serve_read(tcpx_peer *p)
         TCPX_INFO("peer %s: refused read %llu: %s", p->name, (unsigned long long)p->list.id, why);
         ctrl_send_nack(p, p->list.id, TCPX_ERR_ACCESS, why);
         return TCPX_OK;
+    }
+    if (total <= TCPX_INLINE_MAX) {
+        st = read_answer_inline(p, total, regions);
+        free(regions);
+        return st;
     }
     tcpx_op *op;
     st = target_op(p, OP_READ_IN, total, regions, &op);

@@ -110,6 +110,7 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
         tcpx_w_u64(&w, m->u.read_data.total);
         tcpx_w_u32(&w, m->u.read_data.chunk);
         tcpx_w_u16(&w, m->u.read_data.first_channel);
+        tcpx_w_u8(&w, m->u.read_data.flags);
         break;
     case TCPX_MSG_NOTIF:
         tcpx_w_u64(&w, m->u.notif.id);
@@ -274,8 +275,17 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
         m->u.read_data.total = tcpx_r_u64(&r);
         m->u.read_data.chunk = tcpx_r_u32(&r);
         m->u.read_data.first_channel = tcpx_r_u16(&r);
+        m->u.read_data.flags = tcpx_r_u8(&r);
+        if (m->u.read_data.flags & ~TCPX_READ_INLINE)
+            return tcpx_set_error(TCPX_ERR_PROTOCOL, "READ_DATA: unknown flags 0x%x", m->u.read_data.flags);
         if (m->u.read_data.chunk == 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "READ_DATA: chunk size 0");
-        if (plen) return tcpx_set_error(TCPX_ERR_PROTOCOL, "READ_DATA with payload");
+        if (m->u.read_data.flags & TCPX_READ_INLINE) {
+            if (m->u.read_data.total > TCPX_INLINE_MAX || plen != m->u.read_data.total)
+                return tcpx_set_error(TCPX_ERR_PROTOCOL, "READ_DATA: %u inline bytes for %llu (at most %d)", plen,
+                                      (unsigned long long)m->u.read_data.total, TCPX_INLINE_MAX);
+        } else if (plen) {
+            return tcpx_set_error(TCPX_ERR_PROTOCOL, "READ_DATA with payload");
+        }
         break;
     case TCPX_MSG_NOTIF:
         m->u.notif.id = tcpx_r_u64(&r);

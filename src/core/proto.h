@@ -48,8 +48,10 @@
  *      the blocks, then the bytes; no chunks. B checks the blocks, copies
  *      the bytes in and ACKs (refused: NACK{id, ACCESS}, bytes dropped).
  *   READ_REQ{id, total, nblocks, first, flags} + blocks. B checks them, then
- *      READ_DATA{id, total, chunk, first_channel} on B->A and its chunks on
- *      B->A's data comms; refused: NACK{id, ACCESS}, no data.
+ *      READ_DATA{id, total, chunk, first_channel, flags} on B->A and its
+ *      chunks on B->A's data comms; refused: NACK{id, ACCESS}, no data. A
+ *      small READ (total <= TCPX_INLINE_MAX) is answered with its bytes as
+ *      READ_DATA's payload (flag INLINE), no chunks.
  *   NOTIF{id, flags} + bytes: with flag ATTACHED it follows the last piece
  *      of WRITE id (which had flag NOTIF) and is delivered with that write
  *      (ACK{id} covers both), dropped if the write was refused; after a
@@ -89,7 +91,7 @@
     X(CANCEL, 8, 8, twosided_on_cancel)                        \
     X(WRITE, 9, 32, onesided_on_write)                         \
     X(READ_REQ, 10, 26, onesided_on_read_req)                  \
-    X(READ_DATA, 11, 22, onesided_on_read_data)                \
+    X(READ_DATA, 11, 23, onesided_on_read_data)                \
     X(NOTIF, 12, 10, notify_on_notif)
 
 typedef enum tcpx_msg_type {
@@ -103,6 +105,10 @@ enum tcpx_list_flags {              /* WRITE / READ_REQ */
     TCPX_LIST_LAST = 1,                /* the list is whole with this piece */
     TCPX_LIST_NOTIF = 2,               /* a NOTIF ATTACHED with this id follows the last piece */
     TCPX_LIST_INLINE = 4,              /* WRITE: the whole list in this one piece, its `total` bytes after the blocks */
+};
+
+enum tcpx_read_data_flags {
+    TCPX_READ_INLINE = 1,              /* the `total` bytes are this message's payload: no chunks */
 };
 
 enum tcpx_notif_flags {
@@ -182,6 +188,8 @@ typedef struct tcpx_msg {
             uint64_t total;
             uint32_t chunk;
             uint16_t first_channel;
+            uint8_t flags;         /* TCPX_READ_INLINE (a byte: the header size differs from every
+                                      type one bit away, so a flipped type bit is caught) */
         } read_data;
         struct {
             uint64_t id;

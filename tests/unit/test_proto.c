@@ -166,6 +166,7 @@ static void random_msg(tcpx_msg *m, uint8_t op)
         m->u.read_data.total = rnd();
         m->u.read_data.chunk = (uint32_t)(1 + rnd_below(UINT32_MAX));
         m->u.read_data.first_channel = (uint16_t)rnd();
+        m->u.read_data.flags = 0; /* INLINE needs its payload: covered in test_field_errors */
         break;
     case TCPX_MSG_NOTIF:
         m->u.notif.id = rnd_nonzero();
@@ -192,7 +193,7 @@ static size_t expected_hdr(uint8_t op)
     case TCPX_MSG_CANCEL: return 8 + 8;
     case TCPX_MSG_WRITE: return 8 + 32;
     case TCPX_MSG_READ_REQ: return 8 + 26;
-    case TCPX_MSG_READ_DATA: return 8 + 22;
+    case TCPX_MSG_READ_DATA: return 8 + 23;
     case TCPX_MSG_NOTIF: return 8 + 10;
     }
     return 0;
@@ -545,6 +546,25 @@ static void test_field_errors(void)
     m.payload = g_payload;
     m.payload_len = 1;
     REJECT("READ_DATA with payload", 0);
+    /* INLINE: the payload is exactly `total` bytes, at most TCPX_INLINE_MAX. */
+    m.u.read_data.flags = TCPX_READ_INLINE;
+    m.u.read_data.total = 1;
+    ACCEPT("READ_DATA inline 1 byte");
+    m.u.read_data.total = TCPX_INLINE_MAX;
+    m.payload_len = TCPX_INLINE_MAX;
+    ACCEPT("READ_DATA inline TCPX_INLINE_MAX bytes");
+    m.u.read_data.total = 0;
+    m.payload_len = 0;
+    ACCEPT("READ_DATA inline, empty");
+    m.u.read_data.total = TCPX_INLINE_MAX + 1;
+    m.payload_len = TCPX_INLINE_MAX + 1;
+    REJECT("READ_DATA inline above TCPX_INLINE_MAX", 0);
+    m.u.read_data.total = 100;
+    m.payload_len = 99;
+    REJECT("READ_DATA inline one byte short", 0);
+    m.payload_len = 100;
+    m.u.read_data.flags = 2;
+    REJECT("READ_DATA unknown flag", 0);
 
     /* NOTIF: flags, length. */
     random_msg(&m, TCPX_MSG_NOTIF);
