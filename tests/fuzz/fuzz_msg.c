@@ -77,11 +77,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(m.u.hello.max_chunk != 0, "HELLO max chunk 0");
         break;
     case TCPX_MSG_WRITE:
-        check_list(m.u.write.nblocks, m.u.write.first, m.u.write.flags, m.payload_len);
+        if (m.u.write.flags & TCPX_LIST_INLINE) { /* one piece: the blocks, then `total` bytes */
+            FUZZ_ASSERT(m.u.write.total <= TCPX_INLINE_MAX && m.u.write.first == 0 &&
+                            (uint64_t)m.u.write.nblocks * TCPX_WIRE_BLOCK_SIZE + m.u.write.total == m.payload_len,
+                        "INLINE WRITE lengths");
+            check_list(m.u.write.nblocks, 0, m.u.write.flags & (uint16_t)~TCPX_LIST_INLINE,
+                       m.u.write.nblocks * TCPX_WIRE_BLOCK_SIZE);
+        } else {
+            check_list(m.u.write.nblocks, m.u.write.first, m.u.write.flags, m.payload_len);
+        }
         FUZZ_ASSERT(m.u.write.chunk != 0, "WRITE chunk 0");
         break;
     case TCPX_MSG_READ_REQ: check_list(m.u.read_req.nblocks, m.u.read_req.first, m.u.read_req.flags, m.payload_len); break;
-    case TCPX_MSG_READ_DATA: FUZZ_ASSERT(m.u.read_data.chunk != 0 && !m.payload_len, "READ_DATA"); break;
+    case TCPX_MSG_READ_DATA:
+        FUZZ_ASSERT(m.u.read_data.chunk != 0 && !(m.u.read_data.flags & ~TCPX_READ_INLINE), "READ_DATA");
+        FUZZ_ASSERT((m.u.read_data.flags & TCPX_READ_INLINE)
+                        ? m.u.read_data.total <= TCPX_INLINE_MAX && m.payload_len == m.u.read_data.total
+                        : !m.payload_len,
+                    "READ_DATA payload");
+        break;
     case TCPX_MSG_NOTIF:
         FUZZ_ASSERT(m.payload_len <= TCPX_NOTIF_MAX && !(m.u.notif.flags & ~TCPX_NOTIF_ATTACHED), "NOTIF");
         break;
@@ -169,6 +183,18 @@ size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
         uint32_t first = (uint32_t)(sm(&s) % (nblocks - cnt + 1));
         uint16_t flags = first + cnt == nblocks ? (uint16_t)(TCPX_LIST_LAST | (sm(&s) & 1 ? TCPX_LIST_NOTIF : 0)) : 0;
         m.payload_len = cnt * TCPX_WIRE_BLOCK_SIZE;
+        if (m.type == TCPX_MSG_WRITE && sm(&s) % 4 == 0) { /* INLINE: a whole small list and its bytes */
+            uint32_t nb = (uint32_t)(sm(&s) % 20), total = (uint32_t)(sm(&s) % 3000);
+            m.u.write.id = sm(&s);
+            m.u.write.total = total;
+            m.u.write.nblocks = nb;
+            m.u.write.first = 0;
+            m.u.write.chunk = (uint32_t)sm(&s) | 1;
+            m.u.write.first_channel = (uint16_t)sm(&s);
+            m.u.write.flags = (uint16_t)(TCPX_LIST_LAST | TCPX_LIST_INLINE | (sm(&s) & 1 ? TCPX_LIST_NOTIF : 0));
+            m.payload_len = nb * TCPX_WIRE_BLOCK_SIZE + total;
+            break;
+        }
         if (m.type == TCPX_MSG_WRITE) {
             m.u.write.id = sm(&s);
             m.u.write.total = sm(&s);
@@ -191,6 +217,11 @@ size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
         m.u.read_data.total = sm(&s);
         m.u.read_data.chunk = (uint32_t)sm(&s) | 1;
         m.u.read_data.first_channel = (uint16_t)sm(&s);
+        if (sm(&s) & 1) { /* INLINE: the bytes are the payload */
+            m.u.read_data.flags = TCPX_READ_INLINE;
+            m.u.read_data.total = sm(&s) % 3000;
+            m.payload_len = (uint32_t)m.u.read_data.total;
+        }
         break;
     case TCPX_MSG_NOTIF:
         m.u.notif.id = sm(&s);
