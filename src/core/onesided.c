@@ -92,6 +92,21 @@ static tcpx_status read_nacked(tcpx_op *op, tcpx_status st, const char *text)
 static const tcpx_op_hooks write_hooks = {.chunks_done = write_settle, .acked = write_acked, .nacked = write_nacked};
 static const tcpx_op_hooks read_hooks = {.chunks_done = read_chunks_done, .acked = read_acked, .nacked = read_nacked};
 
+/* The header of a WRITE piece of op's list. */
+static tcpx_msg write_msg(const tcpx_op *op, uint32_t n, uint32_t first, size_t chunk, uint16_t first_ch,
+                          uint16_t flags)
+{
+    tcpx_msg m = {.type = TCPX_MSG_WRITE};
+    m.u.write.id = op->id;
+    m.u.write.total = op->size;
+    m.u.write.nblocks = n;
+    m.u.write.first = first;
+    m.u.write.chunk = (uint32_t)chunk;
+    m.u.write.first_channel = first_ch;
+    m.u.write.flags = flags;
+    return m;
+}
+
 /* The list's messages: pieces of up to TCPX_BLOCKS_PER_MSG blocks, back to
  * back (a list of no block is one empty piece). */
 static tcpx_status send_list(tcpx_op *op, const tcpx_wire_block *blocks, uint32_t n, size_t chunk, uint16_t first_ch)
@@ -103,15 +118,9 @@ static tcpx_status send_list(tcpx_op *op, const tcpx_wire_block *blocks, uint32_
         for (uint32_t i = 0; i < cnt; i++) tcpx_wire_block_put(payload, i, &blocks[first + i]);
         uint16_t flags = first + cnt == n ? TCPX_LIST_LAST : 0;
         if (first + cnt == n && op->has_notif && op->kind == OP_WRITE) flags |= TCPX_LIST_NOTIF;
-        tcpx_msg m = {.type = op->kind == OP_WRITE ? TCPX_MSG_WRITE : TCPX_MSG_READ_REQ};
+        tcpx_msg m = {.type = TCPX_MSG_READ_REQ};
         if (op->kind == OP_WRITE) {
-            m.u.write.id = op->id;
-            m.u.write.total = op->size;
-            m.u.write.nblocks = n;
-            m.u.write.first = first;
-            m.u.write.chunk = (uint32_t)chunk;
-            m.u.write.first_channel = first_ch;
-            m.u.write.flags = flags;
+            m = write_msg(op, n, first, chunk, first_ch, flags);
         } else {
             m.u.read_req.id = op->id;
             m.u.read_req.total = op->size;
@@ -143,14 +152,8 @@ static tcpx_status send_inline(tcpx_op *op, const tcpx_wire_block *blocks, uint3
         if (st) return tcpx_set_error(st, "reading the write's memory: %s", tcpx_last_error());
         pos += op->segs[i].len;
     }
-    tcpx_msg m = {.type = TCPX_MSG_WRITE};
-    m.u.write.id = op->id;
-    m.u.write.total = op->size;
-    m.u.write.nblocks = n;
-    m.u.write.first = 0;
-    m.u.write.chunk = (uint32_t)chunk;
-    m.u.write.first_channel = 0;
-    m.u.write.flags = TCPX_LIST_LAST | TCPX_LIST_INLINE | (op->has_notif ? TCPX_LIST_NOTIF : 0);
+    tcpx_msg m = write_msg(op, n, 0, chunk, 0,
+                           (uint16_t)(TCPX_LIST_LAST | TCPX_LIST_INLINE | (op->has_notif ? TCPX_LIST_NOTIF : 0)));
     m.payload = payload;
     m.payload_len = (uint32_t)pos;
     return ctrl_send(op->p, &m);

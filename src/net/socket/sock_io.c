@@ -277,22 +277,29 @@ static enum sock_stop advance(sock_conn *k, size_t budget)
     }
 }
 
-/* The part that waits on k has at most SOCK_LAZY_MAX bytes to go (a
- * receive whose header has not come: its posted share). Called with k->mu
- * held. */
-static int small_head(sock_conn *k)
+/* Bytes the head part still owes (*known = 0 for a receive whose header
+ * has not come: then its posted share, an upper bound). Called with k->mu
+ * held; 0 without a head part. */
+static size_t head_left(sock_conn *k, int *known)
 {
     sock_part *p = queue_head(k);
+    *known = 0;
     if (!p) return 0;
     sock_req *r = p->req;
-    size_t off, len, left;
     if (!r->is_send && (!k->started || k->hdr_done < 8)) {
+        size_t off, len;
         sock_part_range(r->size, k->comm->nsocks, k->index, &off, &len);
-        left = len;
-    } else {
-        left = k->started ? k->len - k->done : 0;
+        return len;
     }
-    return left <= SOCK_LAZY_MAX;
+    *known = 1;
+    return k->started ? k->len - k->done : 0;
+}
+
+/* The part that waits on k has at most SOCK_LAZY_MAX bytes to go. */
+static int small_head(sock_conn *k)
+{
+    int known;
+    return queue_head(k) && head_left(k, &known) <= SOCK_LAZY_MAX;
 }
 
 /* A receive waiting in a large body wakes its poller once a good piece of
@@ -303,12 +310,9 @@ static int small_head(sock_conn *k)
 static void set_lowat(sock_conn *k)
 {
     if (k->comm->is_send) return;
-    int want = 1;
-    sock_part *p = queue_head(k);
-    if (p && k->started && k->hdr_done == 8 && k->len > k->done) {
-        size_t left = k->len - k->done;
-        want = left > SOCK_LOWAT_MAX ? (int)SOCK_LOWAT_MAX : (int)left;
-    }
+    int known;
+    size_t left = head_left(k, &known);
+    int want = !known || !left ? 1 : left > SOCK_LOWAT_MAX ? (int)SOCK_LOWAT_MAX : (int)left;
     if (want == k->lowat) return;
     if (setsockopt(k->fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0) k->lowat = want;
 }
