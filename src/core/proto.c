@@ -41,6 +41,13 @@ const char *tcpx_msg_name(uint8_t type)
     }
 }
 
+uint32_t tcpx_msg_digest(const void *buf, size_t len)
+{
+    const uint8_t *b = buf;
+    uint32_t c = tcpx_crc32c_update(0, b, TCPX_PROTO_DIGEST_OFF);
+    return tcpx_crc32c_update(c, b + TCPX_PROTO_DIGEST_OFF + 4, len - TCPX_PROTO_DIGEST_OFF - 4);
+}
+
 size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
 {
     size_t hs = type_hdr_size(m->type);
@@ -50,6 +57,7 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
     tcpx_w_u8(&w, m->type);
     tcpx_w_u16(&w, (uint16_t)hs);
     tcpx_w_u32(&w, m->payload_len);
+    tcpx_w_u32(&w, 0); /* the digest, filled in last */
     switch (m->type) {
     case TCPX_MSG_HELLO: {
         char name[TCPX_NAME_MAX] = {0};
@@ -118,7 +126,15 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
         break;
     }
     tcpx_w_bytes(&w, m->payload, m->payload_len);
-    return w.bad ? 0 : w.len;
+    if (w.bad) return 0;
+    tcpx_msg_seal(buf, w.len);
+    return w.len;
+}
+
+void tcpx_msg_seal(void *buf, size_t len)
+{
+    tcpx_wbuf d = tcpx_wbuf_make((uint8_t *)buf + TCPX_PROTO_DIGEST_OFF, 4);
+    tcpx_w_u32(&d, tcpx_msg_digest(buf, len));
 }
 
 /* A piece of a block list: whole blocks, inside the list, LAST exactly on
@@ -173,16 +189,25 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
     uint8_t type = tcpx_r_u8(&r);
     uint16_t hs = tcpx_r_u16(&r);
     uint32_t plen = tcpx_r_u32(&r);
+    uint32_t digest = tcpx_r_u32(&r);
+    if (len >= 1 && version != TCPX_PROTO_VERSION) /* before anything else: an old peer is told so */
+        return tcpx_set_error(TCPX_ERR_PROTOCOL,
+                              "the peer speaks tcpx-p2p protocol version %u, this build speaks %u: run the same "
+                              "protocol version on both sides",
+                              version, TCPX_PROTO_VERSION);
     if (r.bad) return tcpx_set_error(TCPX_ERR_PROTOCOL, "control message of %zu bytes is too short", len);
-    if (version != TCPX_PROTO_VERSION)
-        return tcpx_set_error(TCPX_ERR_PROTOCOL, "control message version %u, expected %u", version,
-                              TCPX_PROTO_VERSION);
+    if (hs < TCPX_PROTO_HDR_COMMON || (uint64_t)hs + plen != len)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "control message: header %u + payload %u != message length %zu", hs,
+                              plen, len);
+    uint32_t want_digest = tcpx_msg_digest(buf, len);
+    if (digest != want_digest) /* never act on a corrupted message, not even on its type */
+        return tcpx_set_error(TCPX_ERR_PROTOCOL,
+                              "control message header digest mismatch (sent 0x%08x, computed 0x%08x over %zu bytes): "
+                              "corrupted in transit",
+                              digest, want_digest, len);
     size_t want = type_hdr_size(type);
     if (!want) return tcpx_set_error(TCPX_ERR_PROTOCOL, "unknown control message type %u", type);
     if (hs != want) return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s header size %u, expected %zu", tcpx_msg_name(type), hs, want);
-    if ((uint64_t)hs + plen != len)
-        return tcpx_set_error(TCPX_ERR_PROTOCOL, "%s: header %u + payload %u != message length %zu", tcpx_msg_name(type),
-                              hs, plen, len);
     memset(m, 0, sizeof *m);
     m->type = type;
     switch (type) {

@@ -6,7 +6,8 @@
  * Invariant: reject with TCPX_ERR_PROTOCOL and a message, or accept a message
  * whose fields obey proto.h, whose payload lies inside the input, and which
  * re-encodes to the same length and decodes identically; the re-encoding is
- * byte-identical except for bytes after the NUL of a HELLO name. */
+ * byte-identical except for bytes after the NUL of a HELLO name (and so the
+ * digest of such a HELLO). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +22,9 @@ size_t fuzz_fixup(uint8_t *buf, size_t len, size_t cap, unsigned how);
 int fuzz_last_accepted; /* 1 when the last input decoded */
 /* Fields {offset, width} for replay.c's structure-aware mutations: the
  * common header, then the op fields of the various ops. */
-const unsigned char fuzz_fields[][2] = {{0, 1},  {1, 1},  {2, 2},  {4, 4},  {8, 1},  {9, 2},  {8, 8},
-                                        {16, 8}, {24, 8}, {24, 4}, {28, 2}, {16, 2}, {27, 1}, {90, 1},
-                                        {93, 4}, {32, 4}, {36, 2}, {38, 2}, {40, 8}, {64, 8}};
+const unsigned char fuzz_fields[][2] = {{0, 1},  {1, 1},  {2, 2},  {4, 4},  {8, 4},  {12, 1}, {13, 2},
+                                        {12, 8}, {20, 8}, {28, 8}, {28, 4}, {32, 2}, {20, 2}, {31, 1},
+                                        {94, 1}, {97, 4}, {36, 4}, {40, 2}, {42, 2}, {44, 8}, {68, 8}};
 const size_t fuzz_nfields = sizeof fuzz_fields / sizeof fuzz_fields[0];
 const char fuzz_target_name[] = "msg";
 const size_t fuzz_max_input = TCPX_CTRL_MSG_MAX;
@@ -110,7 +111,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     st = tcpx_msg_decode(enc, len, &again);
     FUZZ_ASSERT(st == TCPX_OK && msg_same(&m, &again), "re-encoded message decodes differently (status %d)", (int)st);
     if (m.type == TCPX_MSG_HELLO) {
-        FUZZ_ASSERT(memcmp(enc, data, HELLO_NAME_OFF) == 0 &&
+        /* the encoder zeroes the bytes after the name's NUL, and the digest
+         * covers them: compare all but the name and the digest */
+        FUZZ_ASSERT(memcmp(enc, data, TCPX_PROTO_DIGEST_OFF) == 0 &&
+                        memcmp(enc + TCPX_PROTO_DIGEST_OFF + 4, data + TCPX_PROTO_DIGEST_OFF + 4,
+                               HELLO_NAME_OFF - TCPX_PROTO_DIGEST_OFF - 4) == 0 &&
                         memcmp(enc + HELLO_NAME_OFF + TCPX_NAME_MAX, data + HELLO_NAME_OFF + TCPX_NAME_MAX,
                                size - HELLO_NAME_OFF - TCPX_NAME_MAX) == 0,
                     "HELLO re-encoding changed bytes outside the name");
@@ -234,10 +239,12 @@ size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
     return tcpx_msg_encode(&m, buf, cap);
 }
 
-/* Make the framing consistent so that a mutated message gets past it to the
- * field checks: how & 1 resizes the message to header size + payload length
- * (when that fits cap), otherwise the payload length field is set to what
- * follows the header. Returns the new length. */
+/* Make the framing and the digest consistent so that a mutated message gets
+ * past them to the field checks: how & 1 resizes the message to header size +
+ * payload length (when that fits cap), otherwise the payload length field is
+ * set to what follows the header; then the digest is recomputed unless
+ * how & 2 (so that mismatching digests keep being tried). Returns the new
+ * length. */
 size_t fuzz_fixup(uint8_t *buf, size_t len, size_t cap, unsigned how)
 {
     if (len < TCPX_PROTO_HDR_COMMON) return len;
@@ -245,11 +252,12 @@ size_t fuzz_fixup(uint8_t *buf, size_t len, size_t cap, unsigned how)
     size_t pl = buf[4] | (size_t)buf[5] << 8 | (size_t)buf[6] << 16 | (size_t)buf[7] << 24;
     if ((how & 1) && hs + pl <= cap) {
         for (size_t i = len; i < hs + pl; i++) buf[i] = (uint8_t)(0x5A ^ i);
-        return hs + pl;
+        len = hs + pl;
+    } else if (hs <= len) {
+        pl = len - hs;
+        for (int i = 0; i < 4; i++) buf[4 + i] = (uint8_t)(pl >> (8 * i));
     }
-    if (hs > len) return len;
-    pl = len - hs;
-    for (int i = 0; i < 4; i++) buf[4 + i] = (uint8_t)(pl >> (8 * i));
+    if (!(how & 2) && len >= TCPX_PROTO_HDR_COMMON) tcpx_msg_seal(buf, len);
     return len;
 }
 

@@ -183,18 +183,18 @@ static void random_msg(tcpx_msg *m, uint8_t op)
 static size_t expected_hdr(uint8_t op)
 {
     switch (op) {
-    case TCPX_MSG_HELLO: return 8 + 1 + 2 + 8 + 8 + TCPX_NAME_MAX + 4;
-    case TCPX_MSG_DHELLO: return 8 + 18;
-    case TCPX_MSG_RTS: return 8 + 24;
-    case TCPX_MSG_CTS: return 8 + 20;
-    case TCPX_MSG_DATA: return 8 + 22;
-    case TCPX_MSG_ACK: return 8 + 8;
-    case TCPX_MSG_NACK: return 8 + 12;
-    case TCPX_MSG_CANCEL: return 8 + 8;
-    case TCPX_MSG_WRITE: return 8 + 32;
-    case TCPX_MSG_READ_REQ: return 8 + 26;
-    case TCPX_MSG_READ_DATA: return 8 + 23;
-    case TCPX_MSG_NOTIF: return 8 + 10;
+    case TCPX_MSG_HELLO: return TCPX_PROTO_HDR_COMMON + 1 + 2 + 8 + 8 + TCPX_NAME_MAX + 4;
+    case TCPX_MSG_DHELLO: return TCPX_PROTO_HDR_COMMON + 18;
+    case TCPX_MSG_RTS: return TCPX_PROTO_HDR_COMMON + 24;
+    case TCPX_MSG_CTS: return TCPX_PROTO_HDR_COMMON + 20;
+    case TCPX_MSG_DATA: return TCPX_PROTO_HDR_COMMON + 22;
+    case TCPX_MSG_ACK: return TCPX_PROTO_HDR_COMMON + 8;
+    case TCPX_MSG_NACK: return TCPX_PROTO_HDR_COMMON + 12;
+    case TCPX_MSG_CANCEL: return TCPX_PROTO_HDR_COMMON + 8;
+    case TCPX_MSG_WRITE: return TCPX_PROTO_HDR_COMMON + 32;
+    case TCPX_MSG_READ_REQ: return TCPX_PROTO_HDR_COMMON + 26;
+    case TCPX_MSG_READ_DATA: return TCPX_PROTO_HDR_COMMON + 23;
+    case TCPX_MSG_NOTIF: return TCPX_PROTO_HDR_COMMON + 10;
     }
     return 0;
 }
@@ -221,6 +221,11 @@ static size_t encode_checked(const tcpx_msg *m)
     uint32_t pl = g_buf[4] | g_buf[5] << 8 | g_buf[6] << 16 | (uint32_t)g_buf[7] << 24;
     CHECK(pl == m->payload_len, "payload_len field %u", pl);
     if (m->payload_len) CHECK(memcmp(g_buf + hs, m->payload, m->payload_len) == 0, "payload bytes follow header");
+    /* The digest: CRC-32C (bitwise table code, not the one encode uses) of
+     * every byte but the digest field itself. */
+    uint32_t d = g_buf[8] | g_buf[9] << 8 | g_buf[10] << 16 | (uint32_t)g_buf[11] << 24;
+    uint32_t want = tcpx_crc32c_table_update(tcpx_crc32c_table_update(0, g_buf, 8), g_buf + 12, len - 12);
+    CHECK(d == want, "%s: digest field 0x%08x, CRC-32C of the rest 0x%08x", tcpx_msg_name(m->type), d, want);
     return len;
 }
 
@@ -259,19 +264,24 @@ static void test_roundtrip(uint8_t op, int sweep)
             expect_reject(c, len + extra, "extended", (long)extra);
             free(c);
         }
-        /* Every single-bit flip in the common header is caught (version,
-         * op -> another op has another header size, hdr_size, payload_len). */
+        /* Every single-bit flip is caught: in the header (version, type,
+         * sizes, digest, type fields) and, sampled, in the payload. */
         uint8_t *c = malloc(len);
         memcpy(c, exact, len);
-        for (size_t i = 0; i < TCPX_PROTO_HDR_COMMON; i++)
+        size_t hs = expected_hdr(op);
+        for (size_t i = 0; i < len; i++) {
+            if (i >= hs && rnd_below(len - hs) >= 64) continue; /* ~64 payload bytes */
             for (int b = 0; b < 8; b++) {
                 c[i] ^= (uint8_t)(1u << b);
-                expect_reject(c, len, "common header bit flip", (long)(i * 8 + b));
+                expect_reject(c, len, "single bit flip", (long)(i * 8 + b));
                 c[i] ^= (uint8_t)(1u << b);
             }
-        /* Flips in the op fields: either rejected or decoded consistently. */
+        }
+        /* Flips in the type fields behind a valid digest (a peer that
+         * computes it over wrong fields): rejected or decoded consistently. */
         for (size_t i = TCPX_PROTO_HDR_COMMON; i < len && i < 200; i++) {
             c[i] ^= (uint8_t)(1u << rnd_below(8));
+            tcpx_msg_seal(c, len);
             tcpx_msg m;
             if (tcpx_msg_decode(c, len, &m) == TCPX_OK)
                 CHECK(m.type == op && m.payload_len == in.payload_len, "%s: flip at %zu changed op/length",
@@ -303,12 +313,28 @@ static void test_header_errors(uint8_t op)
     for (size_t i = 0; i < sizeof versions; i++) {
         memcpy(c, g_buf, len);
         c[0] = versions[i];
+        tcpx_msg_seal(c, len);
         expect_reject(c, len, "wrong version", versions[i]);
     }
+    /* A peer of protocol version 3 (before the digest) is told so. */
+    memcpy(c, g_buf, len);
+    c[0] = 3;
+    expect_reject(c, len, "version 3", 3);
+    CHECK(strstr(tcpx_last_error(), "protocol version 3") && strstr(tcpx_last_error(), "same protocol version"),
+          "old peer sentence: %s", tcpx_last_error());
+    /* A digest that does not match is named as such. */
+    memcpy(c, g_buf, len);
+    c[len - 1] ^= 0x10;
+    expect_reject(c, len, "digest", op);
+    CHECK(strstr(tcpx_last_error(), "digest mismatch") != NULL, "digest sentence: %s", tcpx_last_error());
+    memcpy(c, g_buf, len);
+    c[8] ^= 1;
+    expect_reject(c, len, "digest field", op);
     const uint8_t ops[] = {0, TCPX_MSG_MAX_, TCPX_MSG_MAX_ + 1, 100, 255};
     for (size_t i = 0; i < sizeof ops; i++) {
         memcpy(c, g_buf, len);
         c[1] = ops[i];
+        tcpx_msg_seal(c, len);
         expect_reject(c, len, "unknown op", ops[i]);
     }
     /* Header size off by one either way, message length kept consistent. */
@@ -316,10 +342,12 @@ static void test_header_errors(uint8_t op)
     set_le(c + 2, hs + 1, 2);
     memmove(c + hs + 1, g_buf + hs, len - hs);
     c[hs] = 0;
+    tcpx_msg_seal(c, len + 1);
     expect_reject(c, len + 1, "hdr_size + 1", op);
     memcpy(c, g_buf, len);
     set_le(c + 2, hs - 1, 2);
     memmove(c + hs - 1, g_buf + hs, len - hs);
+    tcpx_msg_seal(c, len - 1);
     expect_reject(c, len - 1, "hdr_size - 1", op);
     memcpy(c, g_buf, len);
     set_le(c + 2, 0, 2);
@@ -436,9 +464,10 @@ static void test_field_errors(void)
     ACCEPT("HELLO 63-byte name");
     /* Unterminated: the encoder always terminates, so forge the bytes. */
     len = tcpx_msg_encode(&m, g_buf, sizeof g_buf);
-    size_t name_off = 8 + 1 + 2 + 8 + 8;
+    size_t name_off = TCPX_PROTO_HDR_COMMON + 1 + 2 + 8 + 8;
     CHECK(memcmp(g_buf + name_off, m.u.hello.name, TCPX_NAME_MAX) == 0, "HELLO name offset");
     g_buf[name_off + TCPX_NAME_MAX - 1] = 'n';
+    tcpx_msg_seal(g_buf, len);
     expect_reject(g_buf, len, "HELLO unterminated name", 0);
     m.u.hello.name[0] = 'n';
     m.u.hello.max_chunk = 0;
@@ -597,8 +626,8 @@ static void test_encode_invalid(void)
     m.payload = g_payload;
     m.payload_len = TCPX_INLINE_MAX;
     m.u.rts.size = TCPX_INLINE_MAX;
-    CHECK(tcpx_msg_encode(&m, g_buf, 32 + TCPX_INLINE_MAX - 1) == 0, "RTS payload does not fit");
-    CHECK(tcpx_msg_encode(&m, g_buf, 32 + TCPX_INLINE_MAX) == 32 + TCPX_INLINE_MAX, "RTS payload fits exactly");
+    CHECK(tcpx_msg_encode(&m, g_buf, expected_hdr(TCPX_MSG_RTS) + TCPX_INLINE_MAX - 1) == 0, "RTS payload does not fit");
+    CHECK(tcpx_msg_encode(&m, g_buf, expected_hdr(TCPX_MSG_RTS) + TCPX_INLINE_MAX) == expected_hdr(TCPX_MSG_RTS) + TCPX_INLINE_MAX, "RTS payload fits exactly");
 }
 
 static void test_op_names(void)
@@ -629,7 +658,7 @@ int main(void)
     m.payload_len = TCPX_INLINE_MAX;
     m.u.rts.size = TCPX_INLINE_MAX;
     rnd_fill(g_payload, TCPX_INLINE_MAX);
-    CHECK(encode_checked(&m) == 32 + TCPX_INLINE_MAX, "largest inline RTS");
+    CHECK(encode_checked(&m) == expected_hdr(TCPX_MSG_RTS) + TCPX_INLINE_MAX, "largest inline RTS");
     CHECK(expected_hdr(TCPX_MSG_HELLO) + tcpx_conninfo_size(TCPX_MAX_CHANNELS) <= TCPX_CTRL_MSG_MAX,
           "a HELLO with a 64-channel conninfo does not fit TCPX_CTRL_MSG_MAX");
     CHECK(expected_hdr(TCPX_MSG_WRITE) + TCPX_BLOCKS_PER_MSG * TCPX_WIRE_BLOCK_SIZE <= TCPX_CTRL_MSG_MAX,
