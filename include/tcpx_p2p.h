@@ -110,8 +110,14 @@ typedef struct tcpx_config {
                                   sooner than a sleeping thread could wake), then sleeps; 0 = sleep at
                                   once, saving CPU at the cost of latency (default 200) */
     int connect_timeout_ms;    /* TCPX_CONNECT_TIMEOUT_MS: bound on connect/accept (default 30000) */
-    int peer_timeout_ms;       /* TCPX_PEER_TIMEOUT_MS: unacknowledged data older than this fails the
-                                  peer (TCP_USER_TIMEOUT; default 30000) */
+    int peer_timeout_ms;       /* TCPX_PEER_TIMEOUT_MS: a peer fails with TCPX_ERR_TIMEOUT, and with it
+                                  every pending transfer to or from it, when data we sent it stays
+                                  unacknowledged this long (TCP_USER_TIMEOUT), or when operations wait on
+                                  it and nothing at all (data, control message, or the keepalive asked
+                                  for after a third of this) came from it this long: a stalled process
+                                  whose kernel still ACKs is caught too. Idle connections (nothing
+                                  outstanding) exchange nothing and stay up. Both ends must be progressed
+                                  at least every third of this (the progress thread does). Default 30000 */
     int log_level;             /* TCPX_LOG_LEVEL: 0 none, 1 error, 2 warn, 3 info, 4 debug (default 2) */
     int progress_thread;       /* TCPX_PROGRESS_THREAD: 1 = a background thread progresses the session
                                   whenever no caller has for 1 ms, so peers are answered (acknowledgements,

@@ -43,6 +43,7 @@ static inline int msg_same(const tcpx_msg *a, const tcpx_msg *b)
                a->u.read_data.chunk == b->u.read_data.chunk && a->u.read_data.first_channel == b->u.read_data.first_channel &&
                a->u.read_data.flags == b->u.read_data.flags;
     case TCPX_MSG_NOTIF: return a->u.notif.id == b->u.notif.id && a->u.notif.flags == b->u.notif.flags;
+    case TCPX_MSG_KEEPALIVE: return a->u.keepalive.flags == b->u.keepalive.flags;
     }
     return 0;
 }

@@ -26,13 +26,15 @@ static const msg_handler handlers[TCPX_MSG_MAX_] = {
 #undef HANDLER_
 };
 
-/* A round on one data comm: credit the retired chunks, then fail the peer
- * if the stream broke. Non-zero when the peer failed. */
-static int chan_round(tcpx_peer *p, tcpx_chan *c, int is_send)
+/* A round on one data comm: credit the retired chunks (*heard set when a
+ * received one was among them), then fail the peer if the stream broke.
+ * Non-zero when the peer failed. */
+static int chan_round(tcpx_peer *p, tcpx_chan *c, int is_send, int *heard)
 {
     tcpx_retired *r = &p->s->retired;
     r->n = 0;
     tcpx_status st = chan_progress(p->s, c, is_send, r);
+    if (heard && r->n) *heard = 1;
     p->refs++; /* a credited op may hold the last reference */
     for (size_t i = 0; i < r->n; i++) op_chunk_done(r->ops[i]);
     r->n = 0;
@@ -56,7 +58,9 @@ static void peer_round(tcpx_peer *p)
     if (ctrl_check(p)) return;
     tcpx_msg m;
     tcpx_status st;
+    int heard = 0;
     while ((st = ctrl_next(p, &m)) == TCPX_OK) {
+        heard = 1;
         /* The decoder admits listed types only. */
         st = handlers[m.type](p, &m);
         if (p->state != PEER_READY) return;
@@ -71,10 +75,10 @@ static void peer_round(tcpx_peer *p)
         return;
     }
     for (int c = 0; c < p->nrx; c++)
-        if (chan_round(p, &p->rx[c], 0)) return;
+        if (chan_round(p, &p->rx[c], 0, &heard)) return;
     for (int c = 0; c < p->ntx; c++)
-        if (chan_round(p, &p->tx[c], 1)) return;
-    if (ctrl_check(p)) return;
+        if (chan_round(p, &p->tx[c], 1, NULL)) return;
+    if (liveness_check(p, heard) || ctrl_check(p)) return;
     if ((st = ctrl_flush(p))) peer_fail(p, st, "%s", tcpx_last_error());
 }
 
@@ -86,7 +90,7 @@ void sess_push_locked(tcpx_session *s, tcpx_peer *p)
     atomic_store_explicit(&s->last_app_ns, tcpx_now_ns(), memory_order_relaxed);
     if (ctrl_check(p)) return;
     for (int c = 0; c < p->ntx; c++)
-        if (chan_round(p, &p->tx[c], 1)) return;
+        if (chan_round(p, &p->tx[c], 1, NULL)) return;
     if (ctrl_check(p)) return;
     tcpx_status st = ctrl_flush(p);
     if (st) peer_fail(p, st, "%s", tcpx_last_error());

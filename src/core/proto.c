@@ -124,6 +124,7 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
         tcpx_w_u64(&w, m->u.notif.id);
         tcpx_w_u16(&w, m->u.notif.flags);
         break;
+    case TCPX_MSG_KEEPALIVE: tcpx_w_u16(&w, m->u.keepalive.flags); break;
     }
     tcpx_w_bytes(&w, m->payload, m->payload_len);
     if (w.bad) return 0;
@@ -133,6 +134,7 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
 
 void tcpx_msg_seal(void *buf, size_t len)
 {
+    if (len < TCPX_PROTO_HDR_COMMON) return; /* no digest field to fill */
     tcpx_wbuf d = tcpx_wbuf_make((uint8_t *)buf + TCPX_PROTO_DIGEST_OFF, 4);
     tcpx_w_u32(&d, tcpx_msg_digest(buf, len));
 }
@@ -311,6 +313,12 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
         } else if (plen) {
             return tcpx_set_error(TCPX_ERR_PROTOCOL, "READ_DATA with payload");
         }
+        break;
+    case TCPX_MSG_KEEPALIVE:
+        m->u.keepalive.flags = tcpx_r_u16(&r);
+        if (plen) return tcpx_set_error(TCPX_ERR_PROTOCOL, "KEEPALIVE with payload");
+        if (m->u.keepalive.flags & ~TCPX_KEEPALIVE_ASK)
+            return tcpx_set_error(TCPX_ERR_PROTOCOL, "KEEPALIVE: unknown flags 0x%x", m->u.keepalive.flags);
         break;
     case TCPX_MSG_NOTIF:
         m->u.notif.id = tcpx_r_u64(&r);

@@ -59,6 +59,11 @@
  *      (ACK{id} covers both), dropped if the write was refused; after a
  *      READ, or alone, B delivers it in order and answers ACK{id}. A full
  *      inbox answers NACK{id, NOMEM}.
+ * KEEPALIVE{flags}: a side with operations waiting on a peer it has heard
+ *   nothing from for peer_timeout_ms / 3 sends one with flag ASK (again
+ *   every peer_timeout_ms / 3); the peer answers KEEPALIVE{0}. A peer heard
+ *   from in no way for peer_timeout_ms while operations wait on it is
+ *   stalled and fails (liveness.c). Idle connections exchange nothing.
  * ACK and NACK name the op id of the side that waits for them.
  * First message on a new control comm: HELLO; on a new data comm: DHELLO.
  *
@@ -101,7 +106,8 @@
     X(WRITE, 9, 32, onesided_on_write)                         \
     X(READ_REQ, 10, 26, onesided_on_read_req)                  \
     X(READ_DATA, 11, 23, onesided_on_read_data)                \
-    X(NOTIF, 12, 10, notify_on_notif)
+    X(NOTIF, 12, 10, notify_on_notif)                          \
+    X(KEEPALIVE, 13, 2, liveness_on_keepalive)
 
 typedef enum tcpx_msg_type {
 #define TCPX_MSG_ENUM_(name, value, hdr, handler) TCPX_MSG_##name = value,
@@ -118,6 +124,10 @@ enum tcpx_list_flags {              /* WRITE / READ_REQ */
 
 enum tcpx_read_data_flags {
     TCPX_READ_INLINE = 1,              /* the `total` bytes are this message's payload: no chunks */
+};
+
+enum tcpx_keepalive_flags {
+    TCPX_KEEPALIVE_ASK = 1,            /* answer with a KEEPALIVE{0} */
 };
 
 enum tcpx_notif_flags {
@@ -204,6 +214,9 @@ typedef struct tcpx_msg {
             uint64_t id;
             uint16_t flags;        /* enum tcpx_notif_flags */
         } notif;                   /* payload: the notification */
+        struct {
+            uint16_t flags;        /* enum tcpx_keepalive_flags */
+        } keepalive;
     } u;
     const uint8_t *payload;        /* decode: points into the decoded buffer */
     uint32_t payload_len;

@@ -281,7 +281,8 @@ tcpx_status tcpx_xfer_test(tcpx_xfer *x)
 #define SPIN_MAX_BYTES (256u * 1024)
 
 /* Progress until every op of x has finished, one failed, or the deadline
- * passes. For a small transfer the caller first polls for wait_spin_ns
+ * passes (then TCPX_IN_PROGRESS: a transfer that failed with
+ * TCPX_ERR_TIMEOUT, its peer stalled, keeps its own sentence). For a small transfer the caller first polls for wait_spin_ns
  * (each round reads what has arrived on the sockets itself), letting go of
  * the session between rounds; an answer that comes that soon then costs no
  * sleep and wake-up of two threads. After that it sleeps until a
@@ -298,7 +299,7 @@ static tcpx_status wait_locked(tcpx_xfer *x, uint64_t deadline)
         sess_progress_locked(s);
         tcpx_status st = xfer_state(x);
         if (st != TCPX_IN_PROGRESS) return st;
-        if (tcpx_past(deadline)) return TCPX_ERR_TIMEOUT;
+        if (tcpx_past(deadline)) return TCPX_IN_PROGRESS;
         if (tcpx_now_ns() < spin_end) {
             /* Let other threads at the session; now and then at the CPU. */
             sess_unlock(s);
@@ -318,7 +319,7 @@ tcpx_status tcpx_xfer_wait(tcpx_xfer *x, int timeout_ms)
     sess_lock(x->s);
     tcpx_status st = wait_locked(x, tcpx_deadline_ms(timeout_ms));
     sess_unlock(x->s);
-    if (st == TCPX_ERR_TIMEOUT)
+    if (st == TCPX_IN_PROGRESS)
         return tcpx_set_error(TCPX_ERR_TIMEOUT, "transfer not complete after %d ms (%zu of %zu operations done)",
                               timeout_ms, x->ndone, x->nops);
     return st;

@@ -101,6 +101,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(m.payload_len <= TCPX_NOTIF_MAX && !(m.u.notif.flags & ~TCPX_NOTIF_ATTACHED), "NOTIF");
         break;
     case TCPX_MSG_DHELLO: FUZZ_ASSERT(m.payload_len == 0, "DHELLO payload"); break;
+    case TCPX_MSG_KEEPALIVE:
+        FUZZ_ASSERT(m.payload_len == 0 && !(m.u.keepalive.flags & ~TCPX_KEEPALIVE_ASK), "KEEPALIVE");
+        break;
     case TCPX_MSG_RTS: FUZZ_ASSERT(!m.payload_len || m.payload_len == m.u.rts.size, "RTS inline size"); break;
     case TCPX_MSG_DATA: FUZZ_ASSERT(m.u.data.chunk != 0, "DATA chunk 0"); break;
     case TCPX_MSG_NACK: FUZZ_ASSERT(m.u.nack.status < 0, "NACK status"); break;
@@ -182,6 +185,7 @@ size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
         m.payload_len = (uint32_t)(sm(&s) % 100);
         break;
     case TCPX_MSG_CANCEL: m.u.cancel.send_id = sm(&s); break;
+    case TCPX_MSG_KEEPALIVE: m.u.keepalive.flags = (uint16_t)(sm(&s) & 1); break;
     case TCPX_MSG_WRITE:
     case TCPX_MSG_READ_REQ: {
         uint32_t nblocks = (uint32_t)(sm(&s) % 1200), cnt = (uint32_t)(sm(&s) % (nblocks < 40 ? nblocks + 1 : 41));

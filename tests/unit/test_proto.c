@@ -168,6 +168,7 @@ static void random_msg(tcpx_msg *m, uint8_t op)
         m->u.read_data.first_channel = (uint16_t)rnd();
         m->u.read_data.flags = 0; /* INLINE needs its payload: covered in test_field_errors */
         break;
+    case TCPX_MSG_KEEPALIVE: m->u.keepalive.flags = (uint16_t)rnd_below(2); break;
     case TCPX_MSG_NOTIF:
         m->u.notif.id = rnd_nonzero();
         m->u.notif.flags = (uint16_t)rnd_below(2);
@@ -195,6 +196,7 @@ static size_t expected_hdr(uint8_t op)
     case TCPX_MSG_READ_REQ: return TCPX_PROTO_HDR_COMMON + 26;
     case TCPX_MSG_READ_DATA: return TCPX_PROTO_HDR_COMMON + 23;
     case TCPX_MSG_NOTIF: return TCPX_PROTO_HDR_COMMON + 10;
+    case TCPX_MSG_KEEPALIVE: return TCPX_PROTO_HDR_COMMON + 2;
     }
     return 0;
 }
@@ -633,7 +635,7 @@ static void test_encode_invalid(void)
 static void test_op_names(void)
 {
     const char *want[] = {"?",      "HELLO", "DHELLO", "RTS",      "CTS",       "DATA", "ACK",
-                          "NACK",   "CANCEL", "WRITE", "READ_REQ", "READ_DATA", "NOTIF"};
+                          "NACK",   "CANCEL", "WRITE", "READ_REQ", "READ_DATA", "NOTIF", "KEEPALIVE"};
     CHECK(sizeof want / sizeof want[0] == TCPX_MSG_MAX_, "name table covers %d types", TCPX_MSG_MAX_);
     for (unsigned op = 0; op < TCPX_MSG_MAX_; op++)
         CHECK(strcmp(tcpx_msg_name((uint8_t)op), want[op]) == 0, "op name %u = %s", op, tcpx_msg_name((uint8_t)op));
