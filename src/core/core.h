@@ -239,6 +239,7 @@ struct tcpx_peer {
     uint64_t last_rx_ns;           /* READY: when a control message or a chunk last came from it */
     uint64_t last_ask_ns;          /* READY: when we last sent it a KEEPALIVE ASK */
     uint64_t last_check_ns;        /* READY: when liveness_check last ran on it */
+    uint64_t last_data_ns;         /* READY: when a chunk last came, or we last expected none */
     tcpx_conninfo remote;
 
     /* outgoing direction: ours -> peer */
@@ -435,11 +436,12 @@ void peer_unlink(tcpx_session *s, tcpx_peer *p);
 void peer_unref(tcpx_peer *p);
 void peer_fail(tcpx_peer *p, tcpx_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* liveness.c: at the end of a peer's round (heard: something came from it in
- * this round): fail it with TCPX_ERR_TIMEOUT when nothing has come for
- * peer_timeout_ms while operations wait on it; ask it for a KEEPALIVE after
+/* liveness.c: at the end of a peer's round (heard: a control message came
+ * from it in this round, heard_data: a chunk): fail it with TCPX_ERR_TIMEOUT
+ * when nothing has come for peer_timeout_ms while operations wait on it, or
+ * no chunk while chunks it announced are due; ask it for a KEEPALIVE after
  * a third of that. Non-zero when the peer failed. */
-int liveness_check(tcpx_peer *p, int heard);
+int liveness_check(tcpx_peer *p, int heard, int heard_data);
 tcpx_status liveness_on_keepalive(tcpx_peer *p, const tcpx_msg *m);
 void peer_close_comms(tcpx_peer *p);
 

@@ -86,7 +86,7 @@ static tcpx_status claim_incoming(tcpx_session *s, tcpx_peer *p)
     tcpx_status st = ctrl_open(p);
     if (st) return st;
     p->state = PEER_READY;
-    p->last_rx_ns = p->last_check_ns = tcpx_now_ns();
+    p->last_rx_ns = p->last_check_ns = p->last_data_ns = tcpx_now_ns();
     p->last_ask_ns = 0;
     return TCPX_OK;
 }

@@ -58,7 +58,7 @@ static void peer_round(tcpx_peer *p)
     if (ctrl_check(p)) return;
     tcpx_msg m;
     tcpx_status st;
-    int heard = 0;
+    int heard = 0, heard_data = 0;
     while ((st = ctrl_next(p, &m)) == TCPX_OK) {
         heard = 1;
         /* The decoder admits listed types only. */
@@ -75,10 +75,10 @@ static void peer_round(tcpx_peer *p)
         return;
     }
     for (int c = 0; c < p->nrx; c++)
-        if (chan_round(p, &p->rx[c], 0, &heard)) return;
+        if (chan_round(p, &p->rx[c], 0, &heard_data)) return;
     for (int c = 0; c < p->ntx; c++)
         if (chan_round(p, &p->tx[c], 1, NULL)) return;
-    if (liveness_check(p, heard) || ctrl_check(p)) return;
+    if (liveness_check(p, heard, heard_data) || ctrl_check(p)) return;
     if ((st = ctrl_flush(p))) peer_fail(p, st, "%s", tcpx_last_error());
 }
 

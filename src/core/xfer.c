@@ -82,15 +82,20 @@ static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mem
             ops[i]->r = r;
         }
     }
+    /* Take in what the peer already sent (a CANCEL must be seen before a new
+     * receive can match the send it withdraws). That round may fail the
+     * peer: then nothing is posted (an op started on a failed peer would
+     * never finish). */
+    if (!st && kind == OP_RECV) {
+        sess_progress_locked(s);
+        st = peer_usable(x->p);
+    }
     if (st) {
         for (size_t i = 0; ops && i < n; i++) op_free(ops[i]);
         free(ops);
         sess_unlock(s);
         return st;
     }
-    /* Take in what the peer already sent (a CANCEL must be seen before a new
-     * receive can match the send it withdraws). */
-    if (kind == OP_RECV) sess_progress_locked(s);
     for (size_t i = 0; i < n; i++) {
         tcpx_op *op = ops[i];
         op->id = s->next_op_id++;
