@@ -132,6 +132,14 @@ typedef struct tcpx_config {
                                   name). Progress (the background thread, or any call that progresses)
                                   completes such connections and serves one-sided operations and
                                   notifications with no application call (default 0) */
+    int data_digest;           /* TCPX_DATA_DIGEST: 1 = every data chunk travels with a CRC-32C of its
+                                  bytes (as NVMe/TCP's DDGST), checked before the chunk counts as
+                                  received; a mismatch fails that transfer on both sides with
+                                  TCPX_ERR_PROTOCOL, naming the chunk, and the connection goes on. On a
+                                  connection when either side asks for it. Host and staged GPU memory
+                                  (GPU chunks then always go through the host staging slots); not on a
+                                  device-unpack transport (session creation refuses). Control messages
+                                  always carry a digest (default 0) */
 } tcpx_config;
 
 /* Fill cfg with the defaults above (environment not applied yet). */

@@ -10,12 +10,21 @@
  * otherwise through a bounce slot (staging.c), gathered before the send and
  * scattered after the receive (pack.c). A refused write's chunks
  * (op->drain) land in a slot and stay there.
+ *
+ * With a data digest (c->ddgst), each chunk is followed on the comm by a
+ * 4-byte message, the CRC-32C of its bytes, computed where the bytes leave
+ * (the slot, or the memory sent in place) and checked where they land
+ * before the chunk counts; a mismatch marks the op (op->ddgst_msg), which
+ * fails once its chunks are in (op.c). GPU memory then always goes through
+ * the host slots.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "gpu/gpu.h"
+#include "util/bytes.h"
 #include "util/error.h"
 
 #define CHAN_INITIAL_CAP 64
@@ -38,6 +47,7 @@ void chan_close(tcpx_session *s, tcpx_chan *c, int is_send)
     tcpx_net *n = s->net;
     if (c->comm) {
         urx_stop(s, c->comm, c->urx);
+        if (c->dig_mh) n->dereg_mr(n, c->comm, c->dig_mh);
         if (c->stage && c->stage->mh) n->dereg_mr(n, c->comm, c->stage->mh);
         if (c->stage) c->stage->mh = NULL;
         mem_drop_comm(s, c->comm);
@@ -46,6 +56,7 @@ void chan_close(tcpx_session *s, tcpx_chan *c, int is_send)
     }
     urx_free(s, c->urx);
     stage_destroy(s, NULL, c->stage);
+    free(c->dig);
     free(c->iov);
     free(c->ring);
     memset(c, 0, sizeof *c);
@@ -88,7 +99,8 @@ tcpx_status enqueue_chunks(tcpx_session *s, tcpx_op *op, tcpx_chan *chans, int n
         if (!op->drain) {
             tcpx_region *r;
             uint8_t *p = pack_contiguous(op, ch.seg, ch.seg_off, ch.len, &r);
-            if (p && stage_direct_ok(s, r->kind, is_send)) {
+            /* (a digest is computed by the host: GPU memory goes through a slot) */
+            if (p && stage_direct_ok(s, r->kind, is_send) && !(op->p->ddgst && r->kind == TCPX_MEM_CUDA)) {
                 ch.direct = p;
                 ch.dregion = r;
             } else if (!p && (is_send ? s->net->isendv : s->net->irecvv) && all_host(op, &ch)) {
@@ -170,7 +182,47 @@ static tcpx_status finish_scatter(tcpx_session *s, tcpx_chan *c, tcpx_chunk *ch)
     return rc ? fail_gpu() : TCPX_OK;
 }
 
-/* Transport completions, in order. */
+/* CRC-32C of a chunk's bytes where they were posted: its slot, the memory
+ * it moved in place, or its host pieces. */
+static uint32_t chunk_digest(tcpx_chan *c, tcpx_chunk *ch)
+{
+    if (!ch->vec) return tcpx_crc32c(posted_buf(c, ch), ch->len);
+    int niov = pack_iov(ch, c->iov, TCPX_PACK_MAX_SEGS);
+    uint32_t crc = 0;
+    for (int i = 0; i < niov; i++) crc = tcpx_crc32c_update(crc, c->iov[i].base, c->iov[i].len);
+    return crc;
+}
+
+/* A received chunk against the digest that followed it: a mismatch marks
+ * its op (the first one is named), which fails once all its chunks are in. */
+static tcpx_status check_digest(tcpx_chan *c, tcpx_chunk *ch)
+{
+    tcpx_op *op = ch->op;
+    if (op->drain || op->ddgst_msg) return TCPX_OK;
+    uint32_t got = chunk_digest(c, ch), sent = c->dig[ch->dslot];
+    if (got == sent) return TCPX_OK;
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "data digest mismatch: chunk at bytes [%zu, +%zu) of %s %llu from %s (sent 0x%08x, computed 0x%08x): "
+             "corrupted in transit",
+             ch->off, ch->len, op_kind_name(op), (unsigned long long)(op->target ? op->remote_id : op->id),
+             op->p->name, sent, got);
+    op->ddgst_msg = strdup(msg);
+    return op->ddgst_msg ? TCPX_OK : tcpx_set_error(TCPX_ERR_NOMEM, "data digest: out of memory");
+}
+
+/* Test one request of a chunk; *done set when it finished. */
+static tcpx_status test_req(tcpx_net *n, void **req, int *done, size_t *size)
+{
+    if (n->test(n, *req, done, size)) {
+        *req = NULL;
+        return tcpx_set_error(TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
+    }
+    return TCPX_OK;
+}
+
+/* Transport completions, in order (a chunk with a digest is through once
+ * its digest message is too). */
 static tcpx_status test_posted(tcpx_session *s, tcpx_chan *c, int is_send)
 {
     tcpx_net *n = s->net;
@@ -179,17 +231,26 @@ static tcpx_status test_posted(tcpx_session *s, tcpx_chan *c, int is_send)
         if (ch->done) continue;
         int done = 0;
         size_t size = 0;
-        if (n->test(n, ch->req, &done, &size)) {
-            ch->req = NULL;
-            return tcpx_set_error(TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
+        tcpx_status st;
+        if (!ch->cdone) {
+            if ((st = test_req(n, &ch->req, &done, &size))) return st;
+            if (!done) break; /* requests of one comm complete in order */
+            ch->cdone = 1;
+            if (!is_send && size != ch->len)
+                return tcpx_set_error(TCPX_ERR_PROTOCOL, "data stream: chunk of %zu bytes where %zu were announced",
+                                      size, ch->len);
         }
-        if (!done) break; /* requests of one comm complete in order */
+        if (c->ddgst) {
+            if (ch->dpend) break;
+            if ((st = test_req(n, &ch->dreq, &done, &size))) return st;
+            if (!done) break;
+            if (!is_send && size != 4)
+                return tcpx_set_error(TCPX_ERR_PROTOCOL, "data stream: a data digest of %zu bytes", size);
+        }
         ch->done = 1;
         if (is_send) continue;
-        if (size != ch->len)
-            return tcpx_set_error(TCPX_ERR_PROTOCOL, "data stream: chunk of %zu bytes where %zu were announced",
-                                  size, ch->len);
-        tcpx_status st = c->urx ? finish_unpack(s, c, ch) : ch->slot >= 0 ? finish_scatter(s, c, ch) : TCPX_OK;
+        if (c->ddgst && (st = check_digest(c, ch))) return st;
+        st = c->urx ? finish_unpack(s, c, ch) : ch->slot >= 0 ? finish_scatter(s, c, ch) : TCPX_OK;
         /* (vectored and in-place chunks are where they belong already) */
         if (st) return st;
     }
@@ -207,7 +268,8 @@ static tcpx_status retire(tcpx_session *s, tcpx_chan *c, int is_send, tcpx_retir
             if (q == TCPX_IN_PROGRESS) break;
             if (q) return fail_gpu();
         }
-        if (!is_send && n->irecv_consumed(n, c->comm, ch->req))
+        if (!is_send && (n->irecv_consumed(n, c->comm, ch->req) ||
+                         (c->ddgst && n->irecv_consumed(n, c->comm, ch->dreq))))
             return tcpx_set_error(TCPX_ERR_TRANSPORT, "data stream: %s", tcpx_last_error());
         if (ch->slot >= 0) stage_release(c->stage);
         c->head++;
@@ -252,48 +314,87 @@ static tcpx_status stage_sends(tcpx_session *s, tcpx_chan *c)
     return TCPX_OK;
 }
 
-/* Post chunks to the transport while the window has room. */
+/* The digest message after the last posted chunk ch: its CRC (computed by
+ * the sender when the chunk was posted) out, or the receive for it posted.
+ * ch->dpend stays set while the transport has no room for it. */
+static tcpx_status post_digest(tcpx_session *s, tcpx_chan *c, tcpx_chunk *ch, int is_send)
+{
+    tcpx_net *n = s->net;
+    void *buf = &c->dig[ch->dslot];
+    if (is_send ? n->isend(n, c->comm, buf, 4, 0, c->dig_mh, &ch->dreq)
+                : n->irecv(n, c->comm, buf, 4, 0, c->dig_mh, &ch->dreq))
+        return tcpx_set_error(TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
+    if (ch->dreq) ch->dpend = 0;
+    return TCPX_OK;
+}
+
+/* The channel's digest slots, registered with its comm, on first use. */
+static tcpx_status digest_init(tcpx_session *s, tcpx_chan *c)
+{
+    if (c->dig) return TCPX_OK;
+    size_t bytes = (size_t)s->window * sizeof *c->dig;
+    if (!(c->dig = calloc((size_t)s->window, sizeof *c->dig)))
+        return tcpx_set_error(TCPX_ERR_NOMEM, "data digest slots: out of memory");
+    if (s->net->reg_mr(s->net, c->comm, c->dig, bytes, TCPX_NET_PTR_HOST, &c->dig_mh))
+        return tcpx_set_error(TCPX_ERR_TRANSPORT, "data digest slots: %s", tcpx_last_error());
+    return TCPX_OK;
+}
+
+/* Post chunks to the transport while the window has room (with digests a
+ * chunk takes two requests: half the window). */
 static tcpx_status post_chunks(tcpx_session *s, tcpx_chan *c, int is_send)
 {
     tcpx_net *n = s->net;
     size_t limit = is_send ? c->staged : c->tail;
-    while (c->posted < limit && c->posted - c->head < (size_t)s->window) {
+    size_t window = c->ddgst && s->window > 1 ? (size_t)s->window / 2 : (size_t)s->window;
+    tcpx_status st = c->ddgst ? digest_init(s, c) : TCPX_OK;
+    if (st) return st;
+    if (c->posted > c->head) { /* nothing passes a digest still to be posted */
+        tcpx_chunk *last = &c->ring[(c->posted - 1) % c->cap];
+        if (last->dpend && ((st = post_digest(s, c, last, is_send)) || last->dpend)) return st;
+    }
+    while (c->posted < limit && c->posted - c->head < window) {
         tcpx_chunk *ch = &c->ring[c->posted % c->cap];
-        tcpx_status st = TCPX_OK;
         if (ch->vec) {
             if (!c->iov && !(c->iov = malloc(TCPX_PACK_MAX_SEGS * sizeof *c->iov)))
                 return tcpx_set_error(TCPX_ERR_NOMEM, "data stream: iovec scratch allocation failed");
+            ch->dslot = (int)(c->posted % (size_t)s->window);
+            if (c->ddgst && is_send) c->dig[ch->dslot] = chunk_digest(c, ch);
             int niov = pack_iov(ch, c->iov, TCPX_PACK_MAX_SEGS);
             if (is_send ? n->isendv(n, c->comm, c->iov, niov, &ch->req) : n->irecvv(n, c->comm, c->iov, niov, &ch->req))
                 return tcpx_set_error(TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
-            if (!ch->req) break;
-            c->posted++;
-            continue;
-        }
-        void *buf = ch->direct, *mh;
-        if (!ch->direct) {
-            if (is_send && ch->gpu_wait) {
-                st = tcpx_gpu_event_query(c->stage->ev[ch->slot]);
-                if (st == TCPX_IN_PROGRESS) break;
-                if (st) return fail_gpu();
-            } else if (!is_send && !take_slot(s, c, ch, 0, &st)) {
-                if (st) return fail_gpu();
-                break;
-            }
-            buf = stage_slot(c->stage, ch->slot);
-            mh = c->stage->mh;
         } else {
-            mh = mem_mr(s, ch->dregion, c->comm, &st);
+            void *buf = ch->direct, *mh;
+            if (!ch->direct) {
+                if (is_send && ch->gpu_wait) {
+                    st = tcpx_gpu_event_query(c->stage->ev[ch->slot]);
+                    if (st == TCPX_IN_PROGRESS) break;
+                    if (st) return fail_gpu();
+                } else if (!is_send && !take_slot(s, c, ch, 0, &st)) {
+                    if (st) return fail_gpu();
+                    break;
+                }
+                buf = stage_slot(c->stage, ch->slot);
+                mh = c->stage->mh;
+            } else {
+                mh = mem_mr(s, ch->dregion, c->comm, &st);
+            }
+            if (st) return tcpx_set_error(st, "data stream: %s", tcpx_last_error());
+            ch->dslot = (int)(c->posted % (size_t)s->window);
+            if (c->ddgst && is_send) c->dig[ch->dslot] = chunk_digest(c, ch);
+            /* A stream that refuses a post is broken (a plugin sees the peer
+             * gone there as often as in test): the peer failed, as in test_posted. */
+            if (is_send ? n->isend(n, c->comm, buf, ch->len, 0, mh, &ch->req)
+                        : n->irecv(n, c->comm, buf, ch->len, 0, mh, &ch->req))
+                return tcpx_set_error(TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
         }
-        if (st) return tcpx_set_error(st, "data stream: %s", tcpx_last_error());
-        /* A stream that refuses a post is broken (a plugin sees the peer
-         * gone there as often as in test): the peer failed, as in test_posted. */
-        if (is_send ? n->isend(n, c->comm, buf, ch->len, 0, mh, &ch->req)
-                    : n->irecv(n, c->comm, buf, ch->len, 0, mh, &ch->req))
-            return tcpx_set_error(TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
         if (!ch->req) break;
         if (c->urx) ch->uslot = urx_take_slot(c->urx);
         c->posted++;
+        if (c->ddgst) {
+            ch->dpend = 1;
+            if ((st = post_digest(s, c, ch, is_send)) || ch->dpend) return st;
+        }
     }
     return TCPX_OK;
 }

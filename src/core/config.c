@@ -78,6 +78,7 @@ tcpx_status tcpx_config_apply_env(tcpx_config *cfg)
     ENV_INT("TCPX_PROGRESS_THREAD", progress_thread, 0, 1);
     ENV_INT("TCPX_NET_DEVICE", net_device, -1, 1024);
     ENV_INT("TCPX_ACCEPT_ANY", accept_any, 0, 1);
+    ENV_INT("TCPX_DATA_DIGEST", data_digest, 0, 1);
     tcpx_status st;
     if ((st = env_str("TCPX_TRANSPORT", cfg->transport, sizeof cfg->transport))) return st;
     if ((st = env_str("TCPX_BIND_ADDR", cfg->bind_addr, sizeof cfg->bind_addr))) return st;

@@ -120,6 +120,7 @@ struct tcpx_op {
     int target;                    /* served for the peer */
     int drain;                     /* refused write: chunks land in scratch and are dropped */
     int no_ack;                    /* refused after its data started: no ACK at the end */
+    char *ddgst_msg;               /* receiving op: the first chunk whose data digest did not match */
     tcpx_status verdict;           /* write: the target's refusal, applied once chunks retire */
     char *verdict_msg;
     uint8_t *notif;                /* read: to send when done; write target: to deliver */
@@ -158,6 +159,10 @@ typedef struct tcpx_chunk {
     int uslot;                     /* receive over device unpack: the transport's queue slot */
     int gpu_wait;                  /* GPU copies of the slot queued: wait for its event */
     int vec;                       /* host pieces posted as one vectored message, no slot */
+    void *dreq;                    /* data digest: the 4-byte digest message after it */
+    int dpend;                     /* data digest: the chunk is posted, its digest message not yet */
+    int dslot;                     /* data digest: its entry of the channel's dig */
+    int cdone;                     /* the chunk itself is through (done: its digest too) */
 } tcpx_chunk;
 
 struct tcpx_gpu;
@@ -196,6 +201,9 @@ typedef struct tcpx_chan {
     tcpx_stage *stage;             /* created at the first staged chunk */
     tcpx_net_iov *iov;             /* scratch of vectored posts (TCPX_PACK_MAX_SEGS) */
     tcpx_urx *urx;                 /* receive comm of a device-unpack transport */
+    int ddgst;                     /* every chunk followed by its CRC-32C (proto.h, Data digest) */
+    uint32_t *dig;                 /* digests of the chunks in flight, slot posted % window */
+    void *dig_mh;                  /* dig's registration with comm */
 } tcpx_chan;
 
 /* ------------------------------------------------------------------ peers */
@@ -236,6 +244,7 @@ struct tcpx_peer {
     int auto_accepted;             /* opened by accept_any: unlinked if the handshake fails */
     int has_remote;
     uint32_t remote_max_chunk;     /* from the peer's HELLO: chunks we send it stay within */
+    int ddgst;                     /* data digest on this connection (either side asked) */
     uint64_t last_rx_ns;           /* READY: when a control message or a chunk last came from it */
     uint64_t last_ask_ns;          /* READY: when we last sent it a KEEPALIVE ASK */
     uint64_t last_check_ns;        /* READY: when liveness_check last ran on it */
@@ -512,6 +521,7 @@ void op_complete(tcpx_op *op);
 void op_fail(tcpx_op *op, tcpx_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* One more chunk of op retired; the kind's chunks_done hook after the last. */
 void op_chunk_done(tcpx_op *op);
+const char *op_kind_name(const tcpx_op *op); /* "send", "receive", "WRITE", ... for sentences */
 void op_free(tcpx_op *op);          /* an op that has left its peer (or never joined one) */
 /* Count the op in its regions' busy counts (rbusy for a target op), and
  * stop counting (when it finishes, or earlier once it no longer touches them). */

@@ -55,6 +55,7 @@ static tcpx_status claim_incoming(tcpx_session *s, tcpx_peer *p)
             p->ctrl_urx = in->urx;
             p->nrx = in->msg.u.hello.channels;
             p->remote_max_chunk = in->msg.u.hello.max_chunk;
+            p->ddgst = s->cfg.data_digest || (in->msg.u.hello.flags & TCPX_HELLO_DATA_DIGEST);
             free(in->buf);
             free(in->blob);
             free(in);
@@ -83,9 +84,16 @@ static tcpx_status claim_incoming(tcpx_session *s, tcpx_peer *p)
                                   p->name);
         return TCPX_IN_PROGRESS;
     }
+    if (p->ddgst && s->unpack)
+        return tcpx_set_error(TCPX_ERR_INVALID,
+                              "peer %s asks for a data digest, which this session's device-unpack transport cannot "
+                              "check (its chunks land in GPU memory)",
+                              p->name);
     tcpx_status st = ctrl_open(p);
     if (st) return st;
     p->state = PEER_READY;
+    for (int c = 0; c < p->ntx; c++) p->tx[c].ddgst = p->ddgst;
+    for (int c = 0; c < p->nrx; c++) p->rx[c].ddgst = p->ddgst;
     p->last_rx_ns = p->last_check_ns = p->last_data_ns = tcpx_now_ns();
     p->last_ask_ns = 0;
     return TCPX_OK;

@@ -44,6 +44,7 @@ void op_free(tcpx_op *op)
     if (op->segs != &op->seg1) free(op->segs);
     free(op->notif);
     free(op->verdict_msg);
+    free(op->ddgst_msg);
     free(op->errmsg);
     free(op);
 }
@@ -115,10 +116,34 @@ void op_recheck(tcpx_op *op)
     if (op->chunks_done == op->nchunks && op->hooks && op->hooks->chunks_done) op->hooks->chunks_done(op);
 }
 
+const char *op_kind_name(const tcpx_op *op)
+{
+    switch (op->kind) {
+    case OP_SEND: return "send";
+    case OP_RECV: return "receive";
+    case OP_WRITE: return "WRITE";
+    case OP_READ: return "READ";
+    case OP_WRITE_IN: return "served WRITE";
+    case OP_READ_IN: return "served READ";
+    default: return "notification";
+    }
+}
+
+/* A receiving op whose data digest did not match, every chunk in: it fails,
+ * and the sender, waiting for our ACK, is told instead (a READ's target
+ * waits for nothing). */
+static void digest_failed(tcpx_op *op)
+{
+    if (op->kind == OP_RECV || op->kind == OP_WRITE_IN)
+        ctrl_send_nack(op->p, op->remote_id, TCPX_ERR_PROTOCOL, op->ddgst_msg);
+    op_fail(op, TCPX_ERR_PROTOCOL, "%s", op->ddgst_msg);
+}
+
 void op_chunk_done(tcpx_op *op)
 {
     if (++op->chunks_done < op->nchunks) return;
-    if (op->hooks && op->hooks->chunks_done) op->hooks->chunks_done(op);
+    if (op->ddgst_msg) digest_failed(op);
+    else if (op->hooks && op->hooks->chunks_done) op->hooks->chunks_done(op);
 }
 
 tcpx_status op_on_ack(tcpx_peer *p, const tcpx_msg *m)

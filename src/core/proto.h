@@ -64,6 +64,12 @@
  *   every peer_timeout_ms / 3); the peer answers KEEPALIVE{0}. A peer heard
  *   from in no way for peer_timeout_ms while operations wait on it is
  *   stalled and fails (liveness.c). Idle connections exchange nothing.
+ * Data digest: when either side's HELLO has flag DATA_DIGEST, every chunk
+ *   on a data comm, both directions, is followed on that comm by a 4-byte
+ *   message: the CRC-32C of the chunk's bytes. The receiver checks it before
+ *   the chunk counts; a mismatch fails the op: a receive or a served WRITE
+ *   answers NACK{sender's id, PROTOCOL, which chunk} instead of its ACK (the
+ *   sender's op fails once its chunks are out), a READ fails where it is.
  * ACK and NACK name the op id of the side that waits for them.
  * First message on a new control comm: HELLO; on a new data comm: DHELLO.
  *
@@ -95,7 +101,7 @@
  * The enum, the names, the header sizes and the dispatch table are all made
  * from it. */
 #define TCPX_MSG_TYPES(X)                                      \
-    X(HELLO, 1, 1 + 2 + 8 + 8 + TCPX_NAME_MAX + 4, msg_refuse) \
+    X(HELLO, 1, 1 + 2 + 8 + 8 + TCPX_NAME_MAX + 4 + 1, msg_refuse) \
     X(DHELLO, 2, 8 + 8 + 2, msg_refuse)                        \
     X(RTS, 3, 24, twosided_on_rts)                             \
     X(CTS, 4, 20, twosided_on_cts)                             \
@@ -126,6 +132,10 @@ enum tcpx_read_data_flags {
     TCPX_READ_INLINE = 1,              /* the `total` bytes are this message's payload: no chunks */
 };
 
+enum tcpx_hello_flags {
+    TCPX_HELLO_DATA_DIGEST = 1,        /* the sender wants data chunks digested on this connection */
+};
+
 enum tcpx_keepalive_flags {
     TCPX_KEEPALIVE_ASK = 1,            /* answer with a KEEPALIVE{0} */
 };
@@ -154,6 +164,7 @@ typedef struct tcpx_msg {
             uint64_t nonce;        /* connection id chosen by the initiator */
             char name[TCPX_NAME_MAX];   /* sender's session name, NUL terminated */
             uint32_t max_chunk;    /* largest chunk the sender receives (its chunk_bytes) */
+            uint8_t flags;         /* enum tcpx_hello_flags */
         } hello;                   /* payload: initiator's conninfo blob (INITIATE) */
         struct {
             uint64_t token;

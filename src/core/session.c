@@ -71,6 +71,11 @@ tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
     s->next_op_id = 1;
     if (s->cfg.gpu_id >= 0) st = tcpx_gpu_open(s->cfg.gpu_id, &s->gpu);
     if (!st) st = open_transport(s);
+    if (!st && s->cfg.data_digest && s->unpack)
+        st = tcpx_set_error(TCPX_ERR_INVALID,
+                            "data_digest is not supported over a device-unpack transport (%s): its chunks land in "
+                            "GPU memory the host never reads",
+                            s->net->name);
     if (st) {
         char keep[512];
         snprintf(keep, sizeof keep, "%s", tcpx_last_error());

@@ -44,7 +44,8 @@ static void recv_chunks_done(tcpx_op *op)
 
 static void send_chunks_done(tcpx_op *op)
 {
-    if (op->acked) op_complete(op);
+    if (op->verdict) op_fail(op, op->verdict, "%s", op->verdict_msg ? op->verdict_msg : "refused");
+    else if (op->acked) op_complete(op);
 }
 
 /* The receiver has every byte (inline: it has the message; a withdrawn
@@ -59,13 +60,22 @@ static tcpx_status send_acked(tcpx_op *op)
     return TCPX_OK;
 }
 
-/* Refused (size mismatch, withdrawn, the receiver failed): only before the
- * bytes move. */
+/* Refused (size mismatch, withdrawn, the receiver failed) before the bytes
+ * move; or, a send whose bytes moved, a data digest that did not match
+ * there: it fails once its own chunks are out (op.c digest_failed). */
 static tcpx_status twosided_nacked(tcpx_op *op, tcpx_status st, const char *text)
 {
-    if (op->state == OPS_DATA)
-        return tcpx_set_error(TCPX_ERR_PROTOCOL, "NACK for operation %llu while its bytes move",
-                              (unsigned long long)op->id);
+    if (op->state == OPS_DATA) {
+        if (op->kind != OP_SEND || op->verdict || op->acked || !op->p->ddgst)
+            return tcpx_set_error(TCPX_ERR_PROTOCOL, "NACK for operation %llu while its bytes move",
+                                  (unsigned long long)op->id);
+        char msg[320];
+        snprintf(msg, sizeof msg, "peer %s: %s", op->p->name, text);
+        op->verdict = st;
+        op->verdict_msg = strdup(msg);
+        if (op->chunks_done == op->nchunks) send_chunks_done(op);
+        return TCPX_OK;
+    }
     op_fail(op, st, "peer %s: %s", op->p->name, text);
     return TCPX_OK;
 }
