@@ -242,9 +242,15 @@ static void case_d(ctx *c)
         hx_expect_str(c->fd, "posted", 30000);
         HX_OK(tcpx_xfer_post_send(x, c->snd.id, 0, BIG, 400));
         uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(30000);
+        int early = 0;
         while (!hx_poll_readable(c->fd, 0)) {
             tcpx_status st = tcpx_xfer_test(x);
-            HX_CHECK(st == TCPX_IN_PROGRESS, "%s: send reported %s before release", what, tcpx_strerror(st));
+            /* A fast machine moves 128 MiB in a few ms: the send may be done
+             * before B's word that bytes arrived (the release then has
+             * nothing in flight; B's side is checked the same). */
+            if (st == TCPX_OK && !early++) hx_log("%s: the send completed before the release", what);
+            HX_CHECK(st == TCPX_IN_PROGRESS || st == TCPX_OK, "%s: send reported %s before release", what,
+                     tcpx_strerror(st));
             HX_CHECK(hx_now_ms() < deadline, "%s: B never saw bytes", what);
         }
         hx_expect_str(c->fd, "moving", 1000);
