@@ -15,7 +15,8 @@ static inline int msg_same(const tcpx_msg *a, const tcpx_msg *b)
     case TCPX_MSG_HELLO:
         return a->u.hello.role == b->u.hello.role && a->u.hello.channels == b->u.hello.channels &&
                a->u.hello.token == b->u.hello.token && a->u.hello.nonce == b->u.hello.nonce &&
-               strcmp(a->u.hello.name, b->u.hello.name) == 0 && a->u.hello.max_chunk == b->u.hello.max_chunk;
+               strcmp(a->u.hello.name, b->u.hello.name) == 0 && a->u.hello.max_chunk == b->u.hello.max_chunk &&
+               a->u.hello.unx_max == b->u.hello.unx_max && a->u.hello.unx_max_bytes == b->u.hello.unx_max_bytes;
     case TCPX_MSG_DHELLO:
         return a->u.dhello.token == b->u.dhello.token && a->u.dhello.nonce == b->u.dhello.nonce &&
                a->u.dhello.channel == b->u.dhello.channel;

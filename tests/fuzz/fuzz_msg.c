@@ -76,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(m.u.hello.channels >= 1 && m.u.hello.channels <= TCPX_MAX_CHANNELS, "channels");
         FUZZ_ASSERT(memchr(m.u.hello.name, 0, TCPX_NAME_MAX) && m.u.hello.name[0], "name");
         FUZZ_ASSERT(m.u.hello.max_chunk != 0, "HELLO max chunk 0");
+        FUZZ_ASSERT(m.u.hello.unx_max != 0 && m.u.hello.unx_max_bytes >= TCPX_INLINE_MAX, "HELLO budget");
         break;
     case TCPX_MSG_WRITE:
         if (m.u.write.flags & TCPX_LIST_INLINE) { /* one piece: the blocks, then `total` bytes */
@@ -153,6 +154,8 @@ size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
         size_t n = 1 + sm(&s) % (TCPX_NAME_MAX - 1);
         for (size_t i = 0; i < n; i++) m.u.hello.name[i] = (char)('!' + sm(&s) % 94);
         m.u.hello.max_chunk = (uint32_t)sm(&s) | 1;
+        m.u.hello.unx_max = (uint32_t)sm(&s) | 1;
+        m.u.hello.unx_max_bytes = TCPX_INLINE_MAX + sm(&s) % (1ull << 40);
         m.payload_len = (uint32_t)(sm(&s) % 600);
         break;
     }

@@ -98,6 +98,8 @@ static void random_msg(tcpx_msg *m, uint8_t op)
         for (size_t i = 0; i < n; i++) m->u.hello.name[i] = (char)(0x21 + rnd_below(0x5E)); /* printable, no NUL */
         m->u.hello.name[n] = '\0';
         m->u.hello.max_chunk = (uint32_t)(1 + rnd_below(UINT32_MAX));
+        m->u.hello.unx_max = (uint32_t)(1 + rnd_below(UINT32_MAX));
+        m->u.hello.unx_max_bytes = TCPX_INLINE_MAX + rnd_below(UINT64_MAX - TCPX_INLINE_MAX);
         m->payload_len = (uint32_t)rnd_below(9000); /* a conninfo blob is up to 8376 bytes */
         break;
     }
@@ -184,7 +186,7 @@ static void random_msg(tcpx_msg *m, uint8_t op)
 static size_t expected_hdr(uint8_t op)
 {
     switch (op) {
-    case TCPX_MSG_HELLO: return TCPX_PROTO_HDR_COMMON + 1 + 2 + 8 + 8 + TCPX_NAME_MAX + 4;
+    case TCPX_MSG_HELLO: return TCPX_PROTO_HDR_COMMON + 1 + 2 + 8 + 8 + TCPX_NAME_MAX + 4 + 4 + 8;
     case TCPX_MSG_DHELLO: return TCPX_PROTO_HDR_COMMON + 18;
     case TCPX_MSG_RTS: return TCPX_PROTO_HDR_COMMON + 24;
     case TCPX_MSG_CTS: return TCPX_PROTO_HDR_COMMON + 20;
@@ -474,6 +476,14 @@ static void test_field_errors(void)
     m.u.hello.name[0] = 'n';
     m.u.hello.max_chunk = 0;
     REJECT("HELLO max chunk 0", 0);
+    m.u.hello.max_chunk = 1;
+    m.u.hello.unx_max = 0;
+    REJECT("HELLO budget of 0 unmatched sends", 0);
+    m.u.hello.unx_max = 1;
+    m.u.hello.unx_max_bytes = TCPX_INLINE_MAX - 1;
+    REJECT("HELLO inline budget below one inline send", (long)m.u.hello.unx_max_bytes);
+    m.u.hello.unx_max_bytes = TCPX_INLINE_MAX;
+    ACCEPT("HELLO smallest budget");
 
     /* WRITE / READ_REQ: pieces must be whole blocks inside the list, LAST
      * exactly on the last piece, NOTIF only there, known flags, bounded. */
