@@ -113,11 +113,17 @@ void tagmap_unlink(tcpx_tagmap *m, tcpx_qlink *l)
     free(q);
 }
 
-tcpx_qlink *tagmap_any(const tcpx_tagmap *m)
+void tagmap_clear(tcpx_tagmap *m, void (*fn)(tcpx_qlink *l, void *arg), void *arg)
 {
-    for (size_t i = 0; m->n && i < m->nb; i++)
-        if (m->b[i]) return m->b[i]->head;
-    return NULL;
+    for (size_t i = 0; i < m->nb; i++)
+        for (tcpx_tagq *q = m->b[i]; q; q = q->next)
+            while (q->head) {
+                tcpx_qlink *l = q->head;
+                tagq_unlink(l);
+                m->n--;
+                fn(l, arg);
+            }
+    tagmap_free(m);
 }
 
 void tagmap_free(tcpx_tagmap *m)

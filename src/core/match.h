@@ -47,8 +47,9 @@ tcpx_status tagmap_push(tcpx_tagmap *m, uint64_t tag, tcpx_qlink *l);
 tcpx_qlink *tagmap_first(const tcpx_tagmap *m, uint64_t tag);
 /* Take l out of its queue; nothing when it is in none. */
 void tagmap_unlink(tcpx_tagmap *m, tcpx_qlink *l);
-/* Any entry (to empty the table), or NULL. */
-tcpx_qlink *tagmap_any(const tcpx_tagmap *m);
+/* Empty the table in one pass: fn(l, arg) for every entry (taken out of
+ * its queue first; fn may free it), then tagmap_free. */
+void tagmap_clear(tcpx_tagmap *m, void (*fn)(tcpx_qlink *l, void *arg), void *arg);
 /* Free the buckets and queues (the entries are the caller's). */
 void tagmap_free(tcpx_tagmap *m);
 

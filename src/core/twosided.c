@@ -77,15 +77,16 @@ static void unexpected_free(tcpx_unexpected *u)
     free(u);
 }
 
+static void unexpected_clear_one(tcpx_qlink *l, void *arg)
+{
+    (void)arg;
+    unexpected_free(TCPX_CONTAINER(l, tcpx_unexpected, ql));
+}
+
 void twosided_free_unexpected(tcpx_peer *p)
 {
-    for (tcpx_qlink *l; (l = tagmap_any(&p->unx));) {
-        tcpx_unexpected *u = TCPX_CONTAINER(l, tcpx_unexpected, ql);
-        unexpected_drop(p, u);
-        unexpected_free(u);
-    }
-    tagmap_free(&p->unx);
-    idmap_free(&p->unx_ids);
+    idmap_free(&p->unx_ids); /* its links live in the entries freed next */
+    tagmap_clear(&p->unx, unexpected_clear_one, NULL);
     p->unx_bytes = p->unx_count = 0;
 }
 

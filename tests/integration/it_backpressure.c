@@ -16,6 +16,10 @@
  *            promptly, and the credit comes back (later sends complete).
  *   kill     B grants 16 and is killed while A's sends wait for credit: A's
  *            transfer fails with a status, bounded, and A's peer is failed.
+ *   sender_killed  A posts 70,000 sends and is killed while B holds 65,536
+ *            of them: B's peer fails (bounded), what it held is freed (in
+ *            one pass), a transfer to it is refused.
+ * Under ASan each side ends with a leak check.
  * `it_backpressure CASE` runs one case.
  */
 #include <inttypes.h>
@@ -26,6 +30,17 @@
 #include <unistd.h>
 
 #include "harness.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HX_LEAK_CHECK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HX_LEAK_CHECK 1
+#endif
+#endif
+#ifdef HX_LEAK_CHECK
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #define KiB 1024u
 #define MiB (1024u * 1024u)
@@ -330,6 +345,44 @@ static void run_kill(int is_a, int fd)
     plan_free(&p);
 }
 
+static void run_sender_killed(int is_a, int fd)
+{
+    tcpx_session *s = open_side(is_a, fd, 0);
+    plan p;
+    make_plan(&p, 70000, 0, 0, 31);
+    hx_region r;
+    hx_region_init(s, &r, p.total, 9);
+    if (is_a) {
+        tcpx_xfer *x = send_all(s, &r, &p);
+        hx_progress_for(s, 300);
+        hx_send_str(fd, "posted");
+        hx_expect_str(fd, "holding", HX_MS(30000));
+        (void)x;
+        kill(getpid(), SIGKILL);
+    } else {
+        hx_expect_str(fd, "posted", HX_MS(30000));
+        hx_progress_for(s, 500);
+        peer_ok(s, "A", "holding the unexpected sends");
+        hx_send_str(fd, "holding");
+        uint64_t t0 = hx_now_ms(), deadline = t0 + (uint64_t)HX_MS(20000);
+        tcpx_status st;
+        while ((st = tcpx_session_peer_status(s, "A")) == TCPX_OK) {
+            HX_CHECK(hx_now_ms() < deadline, "the killed sender still reads OK");
+            hx_progress_for(s, 10);
+        }
+        hx_log("killed sender's peer failed after %" PRIu64 " ms: %s", hx_now_ms() - t0, tcpx_strerror(st));
+        tcpx_xfer *x;
+        tcpx_status cst = tcpx_xfer_create(s, "A", &x);
+        HX_CHECK(cst != TCPX_OK, "a transfer to the failed peer was created");
+        uint64_t t1 = hx_now_ms();
+        hx_region_fini(s, &r);
+        tcpx_session_destroy(s);
+        hx_log("session with the failed peer closed in %" PRIu64 " ms", hx_now_ms() - t1);
+        plan_free(&p);
+        return;
+    }
+}
+
 static int child(void *arg)
 {
     int fd = (int)(intptr_t)arg;
@@ -338,7 +391,12 @@ static int child(void *arg)
     else if (!strcmp(g_case, "small")) run_flood(is_a, fd, 1);
     else if (!strcmp(g_case, "release")) run_release(is_a, fd);
     else if (!strcmp(g_case, "kill")) run_kill(is_a, fd);
+    else if (!strcmp(g_case, "sender_killed")) run_sender_killed(is_a, fd);
     else HX_FAIL("unknown case %s", g_case);
+#ifdef HX_LEAK_CHECK
+    /* children leave with _exit, which skips the leak check at exit */
+    __lsan_do_leak_check();
+#endif
     return 0;
 }
 
@@ -354,6 +412,9 @@ int main(int argc, char **argv)
     if (!strcmp(g_case, "kill")) {
         hx_wait_killed(p[1], SIGKILL, HX_MS(60000));
         hx_wait_ok(p[0], HX_MS(60000));
+    } else if (!strcmp(g_case, "sender_killed")) {
+        hx_wait_killed(p[0], SIGKILL, HX_MS(60000));
+        hx_wait_ok(p[1], HX_MS(60000));
     } else {
         hx_wait_all(p, 2, HX_MS(95000));
     }

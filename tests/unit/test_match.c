@@ -52,6 +52,17 @@ static item *model_first(item *v, size_t n, uint64_t tag)
     return best;
 }
 
+static size_t g_cleared;
+
+static void clear_one(tcpx_qlink *l, void *arg)
+{
+    item *x = TCPX_CONTAINER(l, item, ql);
+    CHECK(x->in && l->q == NULL, "clear: an entry that is in, out of its queue");
+    idmap_remove(arg, &x->il);
+    x->in = 0;
+    g_cleared++;
+}
+
 static void run_model(unsigned ntags, size_t steps)
 {
     item *v = calloc(NITEMS, sizeof *v);
@@ -100,17 +111,12 @@ static void run_model(unsigned ntags, size_t steps)
             CHECK(idmap_take(&ids, UINT64_MAX - 2) == NULL, "absent id");
         }
     }
-    /* empty it through tagmap_any */
-    for (tcpx_qlink *l; (l = tagmap_any(&m));) {
-        item *x = TCPX_CONTAINER(l, item, ql);
-        CHECK(x->in, "any: an entry that is in");
-        tagmap_unlink(&m, l);
-        idmap_remove(&ids, &x->il);
-        x->in = 0;
-        in--;
-    }
-    CHECK(in == 0 && m.n == 0 && m.nq == 0 && ids.n == 0, "empty: model %zu, table %zu/%zu, ids %zu", in, m.n, m.nq,
-          ids.n);
+    /* empty it in one pass: every entry that is in, once */
+    g_cleared = 0;
+    tagmap_clear(&m, clear_one, &ids);
+    CHECK(g_cleared == in, "cleared %zu of %zu", g_cleared, in);
+    for (size_t i = 0; i < NITEMS; i++) CHECK(!v[i].in, "item %zu left", i);
+    CHECK(m.n == 0 && m.nq == 0 && m.nb == 0 && ids.n == 0, "empty: table %zu/%zu, ids %zu", m.n, m.nq, ids.n);
     tagmap_free(&m);
     idmap_free(&ids);
     free(v);
@@ -138,7 +144,21 @@ static void run_reverse(void)
     printf("test_match: %d tags taken in reverse order in %.1f ms\n", N,
            (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     CHECK(m.n == 0 && m.nq == 0, "left %zu", m.n);
-    tagmap_free(&m);
+    /* again, emptied in one pass (a peer failing while it holds them) */
+    tcpx_idmap ids = {0};
+    for (size_t i = 0; i < N; i++) {
+        v[i].in = 1;
+        v[i].il.id = i;
+        CHECK(tagmap_push(&m, v[i].tag, &v[i].ql) == TCPX_OK && idmap_put(&ids, &v[i].il) == TCPX_OK, "push %zu", i);
+    }
+    g_cleared = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    tagmap_clear(&m, clear_one, &ids);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("test_match: %d tags cleared in %.1f ms\n", N,
+           (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    CHECK(g_cleared == N && ids.n == 0, "cleared %zu, ids left %zu", g_cleared, ids.n);
+    idmap_free(&ids);
     free(v);
 }
 
