@@ -138,6 +138,9 @@ typedef struct tcpx_config {
                                   unannounced, until receives posted here match the ones held: a flood
                                   of sends nobody receives yet slows the sender, the connection stays
                                   up. A peer sending beyond it breaks the protocol and fails.
+                                  Sends wait in the order they were posted: a receiver that wants a
+                                  send posted after more than this many others it posts no receives
+                                  for waits until it posts some (its wait's deadline applies).
                                   1..INT_MAX (default 65536) */
     size_t unexpected_max_bytes; /* TCPX_UNEXPECTED_MAX_BYTES: bytes of the small sends (up to 8 KiB,
                                   which travel with their announcement) among them; larger sends count
