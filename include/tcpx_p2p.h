@@ -140,6 +140,20 @@ typedef struct tcpx_config {
                                   (GPU chunks then always go through the host staging slots); not on a
                                   device-unpack transport (session creation refuses). Control messages
                                   always carry a digest (default 0) */
+    int unexpected_max;        /* TCPX_UNEXPECTED_MAX: sends from one peer this session holds before a
+                                  receive is posted for them (unexpected sends). A peer is granted this
+                                  many at connect; past it, its further sends wait on the peer's side,
+                                  unannounced, until receives posted here match the ones held: a flood
+                                  of sends nobody receives yet slows the sender, the connection stays
+                                  up. A peer sending beyond it breaks the protocol and fails.
+                                  Sends wait in the order they were posted: a receiver that wants a
+                                  send posted after more than this many others it posts no receives
+                                  for waits until it posts some (its wait's deadline applies).
+                                  1..INT_MAX (default 65536) */
+    size_t unexpected_max_bytes; /* TCPX_UNEXPECTED_MAX_BYTES: bytes of the small sends (up to 8 KiB,
+                                  which travel with their announcement) among them; larger sends count
+                                  only against unexpected_max, their bytes move once matched.
+                                  At least 8192 (default 64 MiB) */
 } tcpx_config;
 
 /* Fill cfg with the defaults above (environment not applied yet). */

@@ -16,6 +16,7 @@ static inline int msg_same(const tcpx_msg *a, const tcpx_msg *b)
         return a->u.hello.role == b->u.hello.role && a->u.hello.channels == b->u.hello.channels &&
                a->u.hello.token == b->u.hello.token && a->u.hello.nonce == b->u.hello.nonce &&
                strcmp(a->u.hello.name, b->u.hello.name) == 0 && a->u.hello.max_chunk == b->u.hello.max_chunk &&
+               a->u.hello.unx_max == b->u.hello.unx_max && a->u.hello.unx_max_bytes == b->u.hello.unx_max_bytes &&
                a->u.hello.flags == b->u.hello.flags;
     case TCPX_MSG_DHELLO:
         return a->u.dhello.token == b->u.dhello.token && a->u.dhello.nonce == b->u.dhello.nonce &&

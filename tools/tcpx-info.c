@@ -46,6 +46,8 @@ static void print_config(const char *title, const tcpx_config *c)
     printf("  socks_per_comm      %d\n", c->socks_per_comm);
     printf("  connect_timeout_ms  %d\n", c->connect_timeout_ms);
     printf("  peer_timeout_ms     %d\n", c->peer_timeout_ms);
+    printf("  unexpected_max      %d\n", c->unexpected_max);
+    printf("  unexpected_max_bytes %zu\n", c->unexpected_max_bytes);
     printf("  log_level           %d\n", c->log_level);
     printf("  net_device          %d%s\n", c->net_device, c->net_device < 0 ? " (nearest the GPU)" : "");
 }

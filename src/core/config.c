@@ -29,6 +29,8 @@ void tcpx_config_init(tcpx_config *cfg)
     cfg->log_level = 2;
     cfg->progress_thread = 1;
     cfg->net_device = -1;
+    cfg->unexpected_max = 65536;
+    cfg->unexpected_max_bytes = 64u << 20;
 }
 
 static tcpx_status env_long(const char *var, long lo, long hi, long *out)
@@ -79,6 +81,8 @@ tcpx_status tcpx_config_apply_env(tcpx_config *cfg)
     ENV_INT("TCPX_NET_DEVICE", net_device, -1, 1024);
     ENV_INT("TCPX_ACCEPT_ANY", accept_any, 0, 1);
     ENV_INT("TCPX_DATA_DIGEST", data_digest, 0, 1);
+    ENV_INT("TCPX_UNEXPECTED_MAX", unexpected_max, 1, INT_MAX);
+    ENV_INT("TCPX_UNEXPECTED_MAX_BYTES", unexpected_max_bytes, 8192, LONG_MAX);
     tcpx_status st;
     if ((st = env_str("TCPX_TRANSPORT", cfg->transport, sizeof cfg->transport))) return st;
     if ((st = env_str("TCPX_BIND_ADDR", cfg->bind_addr, sizeof cfg->bind_addr))) return st;

@@ -13,14 +13,13 @@
 #include <stdint.h>
 
 #include "core/blob.h"
+#include "core/match.h"
 #include "core/proto.h"
 #include "net/net.h"
 #include "tcpx_p2p.h"
 
 #define TCPX_CTRL_RECVS 16        /* control receives kept posted per peer */
 #define TCPX_CTRL_WINDOW 16       /* control sends in flight per peer */
-#define TCPX_UNEXPECTED_MAX_BYTES (64u << 20)
-#define TCPX_UNEXPECTED_MAX_COUNT 65536
 #define TCPX_HELLO_BUF 64         /* receive capacity for a DHELLO */
 #define TCPX_OP_BUCKETS 1024
 #define TCPX_MEM_BUCKETS 256
@@ -78,6 +77,7 @@ typedef struct tcpx_seg {
 
 enum tcpx_op_state {
     OPS_RTS_SENT = 1,   /* send: announced, waiting for CTS (or ACK when inline) */
+    OPS_CREDIT_WAIT,    /* send: not announced yet, the receiver's budget of unmatched sends is spent */
     OPS_POSTED,         /* recv: waiting for a matching RTS */
     OPS_MATCHED,        /* recv: CTS sent, waiting for DATA */
     OPS_DATA,           /* chunks moving */
@@ -129,15 +129,19 @@ struct tcpx_op {
     int notif_wait;                /* write target: the attached NOTIF has not arrived yet */
     struct tcpx_notif *nq;         /* write target: its entry in the peer's pending queue */
     tcpx_op *x_next;               /* transfer's list */
-    tcpx_op *q_prev, *q_next;      /* peer's posted-receive queue */
+    tcpx_qlink ql;                 /* recv: its tag's queue of posted receives; send: the queue
+                                      of sends waiting for credit */
+    int credit;                    /* send: announced and not answered yet: counted in the peer's
+                                      credit_used (and its inline bytes in credit_used_bytes) */
     tcpx_op *h_next;               /* peer's id hash */
 };
 
 typedef struct tcpx_unexpected {   /* an RTS that no receive matched yet */
-    uint64_t send_id, tag, size;
+    uint64_t tag, size;
     uint8_t *data;                 /* inline payload copy, or NULL */
     int is_inline;
-    struct tcpx_unexpected *next;
+    tcpx_qlink ql;                 /* its tag's queue, in arrival order */
+    tcpx_idlink il;                /* by send id (il.id) */
 } tcpx_unexpected;
 
 /* ---------------------------------------------------------------- channels */
@@ -279,10 +283,22 @@ struct tcpx_peer {
     tcpx_status ctrl_err;          /* ctrl_send failed: the engine fails the peer */
     char ctrl_errmsg[256];
 
-    /* two-sided matching */
-    tcpx_op *posted_head, *posted_tail;
-    tcpx_unexpected *unx_head, *unx_tail;
+    /* two-sided matching (match.h): posted receives and the peer's
+     * unexpected sends (at most cfg.unexpected_max of them and
+     * cfg.unexpected_max_bytes of inline bytes: more breaks the credit) */
+    tcpx_tagmap posted;
+    tcpx_tagmap unx;
+    tcpx_idmap unx_ids;
     size_t unx_bytes, unx_count;
+
+    /* flow control of our RTS (credit.c): the peer's HELLO grants how many
+     * sends (and inline bytes) it holds unmatched; an RTS counts from when it
+     * goes until its first answer (CTS, ACK or NACK) comes back */
+    uint32_t credit_max;
+    uint64_t credit_max_bytes;
+    size_t credit_used;
+    uint64_t credit_used_bytes;
+    tcpx_tagq credit_wait;         /* sends not announced yet, in post order */
     tcpx_op *ops[TCPX_OP_BUCKETS]; /* live ops by id */
     size_t nops;
 
@@ -542,6 +558,23 @@ tcpx_status twosided_on_data(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status op_start(tcpx_op *op);
 void op_withdraw(tcpx_op *op);
+/* Announce a send: its RTS (with the bytes when inline) goes; counts in
+ * the credit. A failed read of the message fails the op. */
+void twosided_announce(tcpx_op *op);
+/* Free what the peer holds of the other side's unmatched sends. */
+void twosided_free_unexpected(tcpx_peer *p);
+
+/* credit.c: the sender's half of two-sided flow control */
+/* A new send: announced now if nothing waits before it and the peer's
+ * budget has room, else queued (OPS_CREDIT_WAIT). */
+void credit_post(tcpx_op *op);
+/* The first answer to op's RTS came: its credit returns and waiting sends
+ * that now fit are announced. Nothing for an op that holds none. */
+void credit_return(tcpx_op *op);
+/* Count an RTS going out. */
+void credit_take(tcpx_op *op);
+/* A send leaving the peer: out of the waiting queue. */
+void credit_forget(tcpx_op *op);
 
 /* onesided.c */
 /* Put an initiator's WRITE or READ (op->kind) on the wire: its list of n

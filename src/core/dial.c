@@ -48,6 +48,8 @@ tcpx_status dial_start(tcpx_session *s, tcpx_peer *p, int role)
             m.u.hello.channels = (uint16_t)s->cfg.channels;
             m.u.hello.max_chunk = (uint32_t)s->cfg.chunk_bytes;
             m.u.hello.flags = s->cfg.data_digest ? TCPX_HELLO_DATA_DIGEST : 0;
+            m.u.hello.unx_max = (uint32_t)s->cfg.unexpected_max;
+            m.u.hello.unx_max_bytes = s->cfg.unexpected_max_bytes;
             m.u.hello.token = p->remote.token;
             m.u.hello.nonce = p->nonce;
             snprintf(m.u.hello.name, sizeof m.u.hello.name, "%s", s->cfg.name);

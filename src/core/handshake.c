@@ -56,6 +56,8 @@ static tcpx_status claim_incoming(tcpx_session *s, tcpx_peer *p)
             p->nrx = in->msg.u.hello.channels;
             p->remote_max_chunk = in->msg.u.hello.max_chunk;
             p->ddgst = s->cfg.data_digest || (in->msg.u.hello.flags & TCPX_HELLO_DATA_DIGEST);
+            p->credit_max = in->msg.u.hello.unx_max;
+            p->credit_max_bytes = in->msg.u.hello.unx_max_bytes;
             free(in->buf);
             free(in->blob);
             free(in);

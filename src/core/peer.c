@@ -34,6 +34,7 @@ void peer_unref(tcpx_peer *p)
 {
     if (--p->refs > 0) return;
     peer_close_comms(p);
+    tagmap_free(&p->posted);
     free(p);
 }
 
@@ -48,19 +49,6 @@ void peer_unlink(tcpx_session *s, tcpx_peer *p)
     p->linked = 0;
     p->next = NULL;
     peer_unref(p);
-}
-
-/* Sends that no receive matched: the peer owns them. */
-static void unexpected_free_all(tcpx_peer *p)
-{
-    while (p->unx_head) {
-        tcpx_unexpected *u = p->unx_head;
-        p->unx_head = u->next;
-        free(u->data);
-        free(u);
-    }
-    p->unx_tail = NULL;
-    p->unx_bytes = p->unx_count = 0;
 }
 
 /* Notifications received but not delivered, and a list half arrived: the
@@ -97,7 +85,7 @@ void peer_close_comms(tcpx_peer *p)
     }
     p->ntx = p->nrx = 0;
     ctrl_close(p);
-    unexpected_free_all(p);
+    twosided_free_unexpected(p); /* sends that no receive matched: the peer owns them */
     inbound_state_free(p);
 }
 
@@ -123,6 +111,8 @@ void peer_fail(tcpx_peer *p, tcpx_status st, const char *fmt, ...)
     for (int b = 0; b < TCPX_OP_BUCKETS; b++) {
         while (p->ops[b]) op_fail(p->ops[b], st, "peer %s: %s", p->name, p->errmsg);
     }
-    p->posted_head = p->posted_tail = NULL;
+    tagmap_free(&p->posted);   /* every receive in it failed and left */
+    p->credit_used = 0;
+    p->credit_used_bytes = 0;
     peer_unref(p);
 }

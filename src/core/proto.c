@@ -68,6 +68,8 @@ size_t tcpx_msg_encode(const tcpx_msg *m, void *buf, size_t cap)
         tcpx_w_u64(&w, m->u.hello.nonce);
         tcpx_w_bytes(&w, name, sizeof name);
         tcpx_w_u32(&w, m->u.hello.max_chunk);
+        tcpx_w_u32(&w, m->u.hello.unx_max);
+        tcpx_w_u64(&w, m->u.hello.unx_max_bytes);
         tcpx_w_u8(&w, m->u.hello.flags);
         break;
     }
@@ -221,10 +223,16 @@ tcpx_status tcpx_msg_decode(const void *buf, size_t len, tcpx_msg *m)
         m->u.hello.nonce = tcpx_r_u64(&r);
         tcpx_r_bytes(&r, m->u.hello.name, TCPX_NAME_MAX);
         m->u.hello.max_chunk = tcpx_r_u32(&r);
+        m->u.hello.unx_max = tcpx_r_u32(&r);
+        m->u.hello.unx_max_bytes = tcpx_r_u64(&r);
         m->u.hello.flags = tcpx_r_u8(&r);
         if (m->u.hello.flags & ~TCPX_HELLO_DATA_DIGEST)
             return tcpx_set_error(TCPX_ERR_PROTOCOL, "HELLO: unknown flags 0x%x", m->u.hello.flags);
         if (m->u.hello.max_chunk == 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "HELLO: max chunk 0");
+        if (m->u.hello.unx_max == 0 || m->u.hello.unx_max_bytes < TCPX_INLINE_MAX)
+            return tcpx_set_error(TCPX_ERR_PROTOCOL,
+                                  "HELLO: a budget of %u unmatched sends and %llu inline bytes holds no send",
+                                  m->u.hello.unx_max, (unsigned long long)m->u.hello.unx_max_bytes);
         if (m->u.hello.role != TCPX_HELLO_INITIATE && m->u.hello.role != TCPX_HELLO_REPLY)
             return tcpx_set_error(TCPX_ERR_PROTOCOL, "HELLO: bad role %u", m->u.hello.role);
         if (m->u.hello.channels < 1 || m->u.hello.channels > TCPX_MAX_CHANNELS)

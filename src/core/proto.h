@@ -31,6 +31,20 @@
  *   drops it and answers NACK{send_id, PEER}; if B had matched it, B's CTS
  *   (answered by A with NACK{recv_id, PEER}) or ACK (inline: delivered)
  *   is already on its way. Either way A learns the outcome.
+ *   Matching is by tag alone: per tag, the oldest posted receive takes the
+ *   oldest unmatched RTS (each side keeps FIFO queues keyed by tag, O(1) a
+ *   message whatever the order of tags).
+ * Flow control of RTS (credit): B's HELLO grants A a budget, unx_max RTS and
+ *   unx_max_bytes of inline payload among them (B's unexpected_max and
+ *   unexpected_max_bytes). An RTS counts against it from when A sends it
+ *   until A receives B's first answer to it (CTS, the ACK of an inline send,
+ *   or a NACK); B frees its copy of an unmatched RTS before it answers, so B
+ *   never holds more than the budget. A send that would overspend waits on
+ *   A, unannounced, behind any that wait already (RTS leave A in post
+ *   order), and goes when answers return credit. A withdrawn send that never
+ *   left A is dropped there. B receiving an RTS that it cannot match while
+ *   it already holds unx_max unmatched ones (or that would take it past
+ *   unx_max_bytes) fails the connection: TCPX_ERR_PROTOCOL.
  *
  * One-sided, A the initiator, B the target. A list of n blocks (B's mem id,
  * key, offset, length; zero-length blocks are not sent) is one stream of
@@ -77,7 +91,8 @@
  * fails the connection (TCPX_ERR_PROTOCOL). The version byte is checked
  * first, so a peer of another protocol version is told so, not that its
  * messages look corrupted. Version 4 added the digest (and with it the 12-byte
- * common header); versions differ => the connection is refused.
+ * common header) and the RTS budget of HELLO; versions differ => the
+ * connection is refused.
  */
 #ifndef TCPX_PROTO_H
 #define TCPX_PROTO_H
@@ -101,7 +116,7 @@
  * The enum, the names, the header sizes and the dispatch table are all made
  * from it. */
 #define TCPX_MSG_TYPES(X)                                      \
-    X(HELLO, 1, 1 + 2 + 8 + 8 + TCPX_NAME_MAX + 4 + 1, msg_refuse) \
+    X(HELLO, 1, 1 + 2 + 8 + 8 + TCPX_NAME_MAX + 4 + 4 + 8 + 1, msg_refuse) \
     X(DHELLO, 2, 8 + 8 + 2, msg_refuse)                        \
     X(RTS, 3, 24, twosided_on_rts)                             \
     X(CTS, 4, 20, twosided_on_cts)                             \
@@ -164,6 +179,8 @@ typedef struct tcpx_msg {
             uint64_t nonce;        /* connection id chosen by the initiator */
             char name[TCPX_NAME_MAX];   /* sender's session name, NUL terminated */
             uint32_t max_chunk;    /* largest chunk the sender receives (its chunk_bytes) */
+            uint32_t unx_max;      /* unmatched sends the sender holds for us, >= 1 (its unexpected_max) */
+            uint64_t unx_max_bytes; /* inline bytes among them, >= TCPX_INLINE_MAX (its unexpected_max_bytes) */
             uint8_t flags;         /* enum tcpx_hello_flags */
         } hello;                   /* payload: initiator's conninfo blob (INITIATE) */
         struct {

@@ -29,6 +29,10 @@ static tcpx_status check_config(const tcpx_config *c)
                               c->window, c->socks_per_comm, c->staging_slots);
     if (c->net_device < -1)
         return tcpx_set_error(TCPX_ERR_INVALID, "net_device %d: use -1 for the device nearest the GPU", c->net_device);
+    if (c->unexpected_max < 1 || c->unexpected_max_bytes < TCPX_INLINE_MAX)
+        return tcpx_set_error(TCPX_ERR_INVALID,
+                              "unexpected_max %d / unexpected_max_bytes %zu: at least 1 send and %d bytes",
+                              c->unexpected_max, c->unexpected_max_bytes, TCPX_INLINE_MAX);
     if (c->connect_timeout_ms < 1 || c->peer_timeout_ms < 1)
         return tcpx_set_error(TCPX_ERR_INVALID, "timeouts must be positive");
     if (!memchr(c->name, '\0', sizeof c->name) || !c->name[0])

@@ -8,27 +8,11 @@
 #include "core/core.h"
 #include "util/error.h"
 
-static void posted_remove(tcpx_peer *p, tcpx_op *op)
-{
-    if (op->q_prev) op->q_prev->q_next = op->q_next;
-    else if (p->posted_head == op) p->posted_head = op->q_next;
-    else return; /* not queued */
-    if (op->q_next) op->q_next->q_prev = op->q_prev;
-    else p->posted_tail = op->q_prev;
-    op->q_prev = op->q_next = NULL;
-}
-
-static void posted_append(tcpx_peer *p, tcpx_op *op)
-{
-    op->q_next = NULL;
-    op->q_prev = p->posted_tail;
-    if (p->posted_tail) p->posted_tail->q_next = op;
-    else p->posted_head = op;
-    p->posted_tail = op;
-}
-
 /* A receive leaves the posted queue when it finishes, however it ends. */
-static void recv_finish(tcpx_op *op) { posted_remove(op->p, op); }
+static void recv_finish(tcpx_op *op) { tagmap_unlink(&op->p->posted, &op->ql); }
+
+/* A send leaves the queue of sends waiting for credit. */
+static void send_finish(tcpx_op *op) { credit_forget(op); }
 
 /* Every chunk of a send or receive retired. A receive then has every byte
  * in place: done, and the sender is told. A send is done once the receiver
@@ -55,6 +39,7 @@ static tcpx_status send_acked(tcpx_op *op)
     int inline_wait = (op->state == OPS_RTS_SENT || op->state == OPS_CANCELLING) && op->size <= TCPX_INLINE_MAX;
     if (op->state != OPS_DATA && !inline_wait)
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "ACK for send %llu in the wrong state", (unsigned long long)op->id);
+    if (inline_wait) credit_return(op);
     op->acked = 1;
     if (inline_wait || op->chunks_done == op->nchunks) op_complete(op);
     return TCPX_OK;
@@ -76,30 +61,43 @@ static tcpx_status twosided_nacked(tcpx_op *op, tcpx_status st, const char *text
         if (op->chunks_done == op->nchunks) send_chunks_done(op);
         return TCPX_OK;
     }
+    credit_return(op);
     op_fail(op, st, "peer %s: %s", op->p->name, text);
     return TCPX_OK;
 }
 
 static const tcpx_op_hooks send_hooks = {
-    .chunks_done = send_chunks_done, .acked = send_acked, .nacked = twosided_nacked};
+    .chunks_done = send_chunks_done, .finish = send_finish, .acked = send_acked, .nacked = twosided_nacked};
 static const tcpx_op_hooks recv_hooks = {
     .chunks_done = recv_chunks_done, .finish = recv_finish, .nacked = twosided_nacked};
 
 /* ------------------------------------------------------------ unexpected */
 
-static tcpx_unexpected *unexpected_take(tcpx_peer *p, int by_tag, uint64_t key)
+static void unexpected_drop(tcpx_peer *p, tcpx_unexpected *u)
 {
-    tcpx_unexpected *prev = NULL;
-    for (tcpx_unexpected *u = p->unx_head; u; prev = u, u = u->next) {
-        if ((by_tag ? u->tag : u->send_id) != key) continue;
-        if (prev) prev->next = u->next;
-        else p->unx_head = u->next;
-        if (p->unx_tail == u) p->unx_tail = prev;
-        p->unx_count--;
-        p->unx_bytes -= u->is_inline ? u->size : 0;
-        return u;
-    }
-    return NULL;
+    tagmap_unlink(&p->unx, &u->ql);
+    idmap_remove(&p->unx_ids, &u->il);
+    p->unx_count--;
+    p->unx_bytes -= u->is_inline ? u->size : 0;
+}
+
+static void unexpected_free(tcpx_unexpected *u)
+{
+    free(u->data);
+    free(u);
+}
+
+static void unexpected_clear_one(tcpx_qlink *l, void *arg)
+{
+    (void)arg;
+    unexpected_free(TCPX_CONTAINER(l, tcpx_unexpected, ql));
+}
+
+void twosided_free_unexpected(tcpx_peer *p)
+{
+    idmap_free(&p->unx_ids); /* its links live in the entries freed next */
+    tagmap_clear(&p->unx, unexpected_clear_one, NULL);
+    p->unx_bytes = p->unx_count = 0;
 }
 
 /* ------------------------------------------------------------ matching */
@@ -107,7 +105,7 @@ static tcpx_unexpected *unexpected_take(tcpx_peer *p, int by_tag, uint64_t key)
 /* A receive meets the RTS it matches. */
 static void match(tcpx_peer *p, tcpx_op *recv, uint64_t send_id, uint64_t size, const uint8_t *data, int is_inline)
 {
-    posted_remove(p, recv);
+    tagmap_unlink(&p->posted, &recv->ql);
     if (size != recv->size) {
         char text[200];
         snprintf(text, sizeof text, "size mismatch for tag %llu: %llu bytes sent, receive posted for %zu bytes",
@@ -146,28 +144,35 @@ tcpx_status twosided_on_rts(tcpx_peer *p, const tcpx_msg *m)
     if (is_inline != (m->payload_len == size || size == 0) || (!is_inline && m->payload_len))
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "RTS of %llu bytes with %u inline", (unsigned long long)size,
                               m->payload_len);
-    for (tcpx_op *r = p->posted_head; r; r = r->q_next)
-        if (r->tag == m->u.rts.tag) {
-            match(p, r, m->u.rts.send_id, size, m->payload, is_inline);
-            return TCPX_OK;
-        }
-    if (p->unx_count >= TCPX_UNEXPECTED_MAX_COUNT || p->unx_bytes + (is_inline ? size : 0) > TCPX_UNEXPECTED_MAX_BYTES)
-        return tcpx_set_error(TCPX_ERR_PROTOCOL, "more than %d unexpected sends (or %u MiB inline) from %s",
-                              TCPX_UNEXPECTED_MAX_COUNT, TCPX_UNEXPECTED_MAX_BYTES >> 20, p->name);
+    tcpx_qlink *l = tagmap_first(&p->posted, m->u.rts.tag);
+    if (l) {
+        match(p, TCPX_CONTAINER(l, tcpx_op, ql), m->u.rts.send_id, size, m->payload, is_inline);
+        return TCPX_OK;
+    }
+    /* We granted the peer this much in our HELLO; its RTS count against it
+     * until we answer them, so an honest peer never gets here. */
+    const tcpx_config *c = &p->s->cfg;
+    if (p->unx_count >= (size_t)c->unexpected_max || p->unx_bytes + (is_inline ? size : 0) > c->unexpected_max_bytes)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL,
+                              "%s sent more unmatched sends than its credit (%d sends, %zu inline bytes) allows",
+                              p->name, c->unexpected_max, c->unexpected_max_bytes);
     tcpx_unexpected *u = calloc(1, sizeof *u);
     if (u && is_inline && size) u->data = malloc(size);
     if (!u || (is_inline && size && !u->data)) {
         free(u);
         return tcpx_set_error(TCPX_ERR_NOMEM, "cannot hold an unexpected send");
     }
-    u->send_id = m->u.rts.send_id;
+    u->il.id = m->u.rts.send_id;
     u->tag = m->u.rts.tag;
     u->size = size;
     u->is_inline = is_inline;
     if (is_inline && size) memcpy(u->data, m->payload, size);
-    if (p->unx_tail) p->unx_tail->next = u;
-    else p->unx_head = u;
-    p->unx_tail = u;
+    tcpx_status st = tagmap_push(&p->unx, u->tag, &u->ql);
+    if (!st && (st = idmap_put(&p->unx_ids, &u->il))) tagmap_unlink(&p->unx, &u->ql);
+    if (st) {
+        unexpected_free(u);
+        return st;
+    }
     p->unx_count++;
     p->unx_bytes += is_inline ? size : 0;
     return TCPX_OK;
@@ -177,6 +182,7 @@ tcpx_status twosided_on_cts(tcpx_peer *p, const tcpx_msg *m)
 {
     tcpx_op *op = ops_find(p, m->u.cts.send_id);
     if (op && op->kind == OP_SEND && op->state == OPS_CANCELLING) {
+        credit_return(op);
         ctrl_send_nack(p, m->u.cts.recv_id, TCPX_ERR_PEER, "the send was withdrawn by the sender");
         op_fail(op, TCPX_ERR_PEER, "withdrawn: its transfer was released");
         return TCPX_OK;
@@ -184,6 +190,7 @@ tcpx_status twosided_on_cts(tcpx_peer *p, const tcpx_msg *m)
     if (!op || op->kind != OP_SEND || op->state != OPS_RTS_SENT || op->size <= TCPX_INLINE_MAX)
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "CTS for send %llu that is not waiting for one",
                               (unsigned long long)m->u.cts.send_id);
+    credit_return(op);
     tcpx_session *s = p->s;
     uint16_t first = (uint16_t)(p->next_first_channel++ % (unsigned)p->ntx);
     /* The receiver's staging slots hold its own chunk size: never exceed it. */
@@ -214,10 +221,11 @@ tcpx_status twosided_on_data(tcpx_peer *p, const tcpx_msg *m)
  * its way tells the sender. */
 tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m)
 {
-    tcpx_unexpected *u = unexpected_take(p, 0, m->u.cancel.send_id);
-    if (u) {
-        free(u->data);
-        free(u);
+    tcpx_idlink *l = idmap_take(&p->unx_ids, m->u.cancel.send_id);
+    if (l) {
+        tcpx_unexpected *u = TCPX_CONTAINER(l, tcpx_unexpected, il);
+        unexpected_drop(p, u);
+        unexpected_free(u);
         ctrl_send_nack(p, m->u.cancel.send_id, TCPX_ERR_PEER, "withdrawn by the sender before it was matched");
     }
     return TCPX_OK;
@@ -225,43 +233,53 @@ tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m)
 
 /* ------------------------------------------------------------ posting */
 
+void twosided_announce(tcpx_op *op)
+{
+    tcpx_peer *p = op->p;
+    tcpx_msg m = {.type = TCPX_MSG_RTS};
+    m.u.rts.send_id = op->id;
+    m.u.rts.tag = op->tag;
+    m.u.rts.size = op->size;
+    uint8_t inline_buf[TCPX_INLINE_MAX];
+    if (op->size <= TCPX_INLINE_MAX) {
+        tcpx_status st = op_copy(p->s, op, inline_buf, op->ptr, op->size);
+        if (st) {
+            op_fail(op, st, "reading the message: %s", tcpx_last_error());
+            return;
+        }
+        m.payload = inline_buf;
+        m.payload_len = (uint32_t)op->size;
+    }
+    op->state = OPS_RTS_SENT;
+    credit_take(op);
+    ctrl_send(p, &m);
+}
+
 tcpx_status op_start(tcpx_op *op)
 {
     tcpx_peer *p = op->p;
     op->hooks = op->kind == OP_SEND ? &send_hooks : &recv_hooks;
     ops_add(p, op);
     if (op->kind == OP_SEND) {
-        tcpx_msg m = {.type = TCPX_MSG_RTS};
-        m.u.rts.send_id = op->id;
-        m.u.rts.tag = op->tag;
-        m.u.rts.size = op->size;
-        uint8_t inline_buf[TCPX_INLINE_MAX];
-        if (op->size <= TCPX_INLINE_MAX) {
-            tcpx_status st = op_copy(p->s, op, inline_buf, op->ptr, op->size);
-            if (st) {
-                op_fail(op, st, "reading the message: %s", tcpx_last_error());
-                return st;
-            }
-            m.payload = inline_buf;
-            m.payload_len = (uint32_t)op->size;
-        }
-        op->state = OPS_RTS_SENT;
-        return ctrl_send(p, &m);
+        credit_post(op);
+        return TCPX_OK;
     }
     op->state = OPS_POSTED;
-    tcpx_unexpected *u = unexpected_take(p, 1, op->tag);
-    if (u) {
-        match(p, op, u->send_id, u->size, u->data, u->is_inline);
-        free(u->data);
-        free(u);
-    } else {
-        posted_append(p, op);
+    tcpx_qlink *l = tagmap_first(&p->unx, op->tag);
+    if (l) {
+        tcpx_unexpected *u = TCPX_CONTAINER(l, tcpx_unexpected, ql);
+        unexpected_drop(p, u);
+        match(p, op, u->il.id, u->size, u->data, u->is_inline);
+        unexpected_free(u);
+        return TCPX_OK;
     }
-    return TCPX_OK;
+    tcpx_status st = tagmap_push(&p->posted, op->tag, &op->ql);
+    if (st) op_fail(op, st, "%s", tcpx_last_error());
+    return st;
 }
 
-/* Withdraw an op whose bytes have not started moving. A receive goes at
- * once; an announced send asks the receiver and stays CANCELLING until its
+/* Withdraw an op whose bytes have not started moving. A receive, and a send
+ * still waiting for credit (never announced), go at once; an announced send asks the receiver and stays CANCELLING until its
  * verdict arrives (NACK: dropped; CTS: refused by us; ACK: it was delivered). */
 void op_withdraw(tcpx_op *op)
 {

@@ -345,7 +345,7 @@ static void unwind_locked(tcpx_xfer *x)
     sess_progress_locked(s);
     /* A READ has started moving: its data may be on the way. */
     for (tcpx_op *op = x->ops; op; op = op->x_next)
-        if (op->state == OPS_POSTED || op->state == OPS_RTS_SENT) op_withdraw(op);
+        if (op->state == OPS_POSTED || op->state == OPS_RTS_SENT || op->state == OPS_CREDIT_WAIT) op_withdraw(op);
     /* Operations whose bytes move must finish (bounded) before their memory
      * may be reused. */
     uint64_t deadline = tcpx_deadline_ms(s->cfg.peer_timeout_ms);

@@ -24,7 +24,7 @@ int fuzz_last_accepted; /* 1 when the last input decoded */
  * common header, then the op fields of the various ops. */
 const unsigned char fuzz_fields[][2] = {{0, 1},  {1, 1},  {2, 2},  {4, 4},  {8, 4},  {12, 1}, {13, 2},
                                         {12, 8}, {20, 8}, {28, 8}, {28, 4}, {32, 2}, {20, 2}, {31, 1},
-                                        {94, 1}, {97, 4}, {101, 1}, {36, 4}, {40, 2}, {42, 2}, {44, 8}, {68, 8}};
+                                        {94, 1}, {95, 4}, {99, 4}, {103, 8}, {111, 1}, {36, 4}, {40, 2}, {42, 2}, {44, 8}, {68, 8}};
 const size_t fuzz_nfields = sizeof fuzz_fields / sizeof fuzz_fields[0];
 const char fuzz_target_name[] = "msg";
 const size_t fuzz_max_input = TCPX_CTRL_MSG_MAX;
@@ -77,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(memchr(m.u.hello.name, 0, TCPX_NAME_MAX) && m.u.hello.name[0], "name");
         FUZZ_ASSERT(m.u.hello.max_chunk != 0, "HELLO max chunk 0");
         FUZZ_ASSERT(!(m.u.hello.flags & ~TCPX_HELLO_DATA_DIGEST), "HELLO flags");
+        FUZZ_ASSERT(m.u.hello.unx_max != 0 && m.u.hello.unx_max_bytes >= TCPX_INLINE_MAX, "HELLO budget");
         break;
     case TCPX_MSG_WRITE:
         if (m.u.write.flags & TCPX_LIST_INLINE) { /* one piece: the blocks, then `total` bytes */
@@ -155,6 +156,8 @@ size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap)
         for (size_t i = 0; i < n; i++) m.u.hello.name[i] = (char)('!' + sm(&s) % 94);
         m.u.hello.max_chunk = (uint32_t)sm(&s) | 1;
         m.u.hello.flags = (uint8_t)(sm(&s) & 1);
+        m.u.hello.unx_max = (uint32_t)sm(&s) | 1;
+        m.u.hello.unx_max_bytes = TCPX_INLINE_MAX + sm(&s) % (1ull << 40);
         m.payload_len = (uint32_t)(sm(&s) % 600);
         break;
     }

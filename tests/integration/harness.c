@@ -115,7 +115,8 @@ void hx_init(const char *test_name, int watchdog_s)
     }
     static const char *clear[] = {"TCPX_CHANNELS",   "TCPX_CHUNK_BYTES",        "TCPX_TRANSPORT",
                                   "TCPX_BIND_ADDR",  "TCPX_NAME",               "TCPX_CONNECT_TIMEOUT_MS",
-                                  "TCPX_PEER_TIMEOUT_MS", "TCPX_GPU", "TCPX_ACCEPT_ANY"};
+                                  "TCPX_PEER_TIMEOUT_MS", "TCPX_GPU", "TCPX_ACCEPT_ANY",
+                                  "TCPX_UNEXPECTED_MAX", "TCPX_UNEXPECTED_MAX_BYTES"};
     for (size_t i = 0; i < sizeof clear / sizeof clear[0]; i++) unsetenv(clear[i]);
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);

@@ -162,6 +162,29 @@ static void check_config(void)
     HX_OK(tcpx_config_apply_env(&cfg));
     HX_CHECK(cfg.channels == 3, "TCPX_CHANNELS=3 gave channels %d", cfg.channels);
     unsetenv("TCPX_CHANNELS");
+    /* The budget of unexpected sends: at least one send, and one inline send's bytes. */
+    tcpx_config_init(&cfg);
+    HX_CHECK(cfg.unexpected_max == 65536 && cfg.unexpected_max_bytes == 64u << 20, "unexpected budget defaults %d %zu",
+             cfg.unexpected_max, cfg.unexpected_max_bytes);
+    cfg.unexpected_max = 0;
+    HX_EXPECT(tcpx_session_create(&cfg, &s), TCPX_ERR_INVALID);
+    HX_CHECK(strstr(tcpx_last_error(), "unexpected_max"), "unexpected_max 0: error does not say why: %s",
+             tcpx_last_error());
+    tcpx_config_init(&cfg);
+    cfg.unexpected_max_bytes = 8191;
+    HX_EXPECT(tcpx_session_create(&cfg, &s), TCPX_ERR_INVALID);
+    setenv("TCPX_UNEXPECTED_MAX", "0", 1);
+    tcpx_config_init(&cfg);
+    HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
+    setenv("TCPX_UNEXPECTED_MAX", "16", 1);
+    setenv("TCPX_UNEXPECTED_MAX_BYTES", "65536", 1);
+    HX_OK(tcpx_config_apply_env(&cfg));
+    HX_CHECK(cfg.unexpected_max == 16 && cfg.unexpected_max_bytes == 65536, "TCPX_UNEXPECTED_MAX(_BYTES) gave %d %zu",
+             cfg.unexpected_max, cfg.unexpected_max_bytes);
+    setenv("TCPX_UNEXPECTED_MAX_BYTES", "100", 1);
+    HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
+    unsetenv("TCPX_UNEXPECTED_MAX");
+    unsetenv("TCPX_UNEXPECTED_MAX_BYTES");
     /* The knobs of the socket transport and of waiting: range checked by
      * the environment and by session creation alike. */
     setenv("TCPX_SPIN_US", "-1", 1);

@@ -240,6 +240,8 @@ static int stranger_round(tcpx_net *n, const tcpx_conninfo *ci, int round, void 
         m.u.hello.nonce = 42;
         snprintf(m.u.hello.name, sizeof m.u.hello.name, "A");
         m.u.hello.max_chunk = 1u << 20;
+        m.u.hello.unx_max = 16;
+        m.u.hello.unx_max_bytes = 1u << 20;
         m.payload = buf;
         m.payload_len = 100;
         size_t len = tcpx_msg_encode(&m, enc, sizeof enc);

@@ -99,6 +99,8 @@ static void random_msg(tcpx_msg *m, uint8_t op)
         m->u.hello.name[n] = '\0';
         m->u.hello.max_chunk = (uint32_t)(1 + rnd_below(UINT32_MAX));
         m->u.hello.flags = (uint8_t)rnd_below(2);
+        m->u.hello.unx_max = (uint32_t)(1 + rnd_below(UINT32_MAX));
+        m->u.hello.unx_max_bytes = TCPX_INLINE_MAX + rnd_below(UINT64_MAX - TCPX_INLINE_MAX);
         m->payload_len = (uint32_t)rnd_below(9000); /* a conninfo blob is up to 8376 bytes */
         break;
     }
@@ -185,7 +187,7 @@ static void random_msg(tcpx_msg *m, uint8_t op)
 static size_t expected_hdr(uint8_t op)
 {
     switch (op) {
-    case TCPX_MSG_HELLO: return TCPX_PROTO_HDR_COMMON + 1 + 2 + 8 + 8 + TCPX_NAME_MAX + 4 + 1;
+    case TCPX_MSG_HELLO: return TCPX_PROTO_HDR_COMMON + 1 + 2 + 8 + 8 + TCPX_NAME_MAX + 4 + 4 + 8 + 1;
     case TCPX_MSG_DHELLO: return TCPX_PROTO_HDR_COMMON + 18;
     case TCPX_MSG_RTS: return TCPX_PROTO_HDR_COMMON + 24;
     case TCPX_MSG_CTS: return TCPX_PROTO_HDR_COMMON + 20;
@@ -476,6 +478,13 @@ static void test_field_errors(void)
     m.u.hello.max_chunk = 0;
     REJECT("HELLO max chunk 0", 0);
     m.u.hello.max_chunk = 1;
+    m.u.hello.unx_max = 0;
+    REJECT("HELLO budget of 0 unmatched sends", 0);
+    m.u.hello.unx_max = 1;
+    m.u.hello.unx_max_bytes = TCPX_INLINE_MAX - 1;
+    REJECT("HELLO inline budget below one inline send", (long)m.u.hello.unx_max_bytes);
+    m.u.hello.unx_max_bytes = TCPX_INLINE_MAX;
+    ACCEPT("HELLO smallest budget");
     const uint8_t hflags[] = {2, 3, 0x80, 0xFF};
     for (size_t i = 0; i < sizeof hflags; i++) {
         m.u.hello.flags = hflags[i];
