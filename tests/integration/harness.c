@@ -17,6 +17,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
 
 uint64_t hx_seed;
 static char g_test[64] = "test";
@@ -448,6 +451,14 @@ pid_t hx_spawn(const char *role, int watchdog_s, hx_child_fn fn, void *arg)
         hx_set_role(role);
         alarm((unsigned)(watchdog_s * hx_time_scale()));
         int rc = fn(arg);
+#ifdef __SANITIZE_ADDRESS__
+        /* _exit skips LeakSanitizer's exit check: a child that passed is
+         * checked here (what its sessions and transfers took must be back). */
+        if (rc == 0 && __lsan_do_recoverable_leak_check()) {
+            fprintf(stderr, "[%s/%s] FAIL: memory leaked (LeakSanitizer report above)\n", g_test, role);
+            rc = 1;
+        }
+#endif
         fflush(stdout);
         fflush(stderr);
         _exit(rc);
