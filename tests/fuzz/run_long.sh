@@ -22,7 +22,8 @@
 #   fuzz_<t> -runs=RUNS -seed=SEED -max_len=<per target> -timeout=10
 # Then a table: target, executions, exec/s (over the wall time), wall time,
 # findings (crash-, leak-, timeout-, oom- files; a libFuzzer exit status
-# other than 0 counts as one), corpus size. Exit status 1 on any finding.
+# other than 0 counts as one), edges covered, and the corpus libFuzzer kept
+# (units/bytes). Exit status 1 on any finding.
 # On a shared machine run it under nice:
 #   nice -n 10 tests/fuzz/run_long.sh -b build-fuzz
 set -u
@@ -89,15 +90,18 @@ for t in "${targets[@]}"; do
     [ "$rc" -ne 0 ] && [ "$finds" -eq 0 ] && finds=1
     [ "$finds" -ne 0 ] && status=1
     [ "$rc" -ne 0 ] && echo "run_long: fuzz_$t exited with status $rc, see $dir/fuzz.log" >&2
-    ncorp=$(find "$dir/corpus" -type f | wc -l)
-    kib=$(find "$dir/corpus" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f", s / 1024 }')
+    # libFuzzer's last status line: edges covered and the corpus it kept
+    # (units/size; the directory also holds the seeds and superseded units)
+    done_line=$(grep -E '^#[0-9]+' "$dir/fuzz.log" | tail -1)
+    cov=$(echo "$done_line" | sed -n 's/.* cov: \([0-9]*\) .*/\1/p')
+    corp=$(echo "$done_line" | sed -n 's/.* corp: \([^ ]*\) .*/\1/p')
     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }')
     eps=$(awk -v n="${execs:-0}" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-    rows+=("$(printf '%-9s %12s %9s %9s %9s %8s files, %s KiB' "$t" "${execs:-?}" "$eps" "$secs" "$finds" \
-        "$ncorp" "$kib")")
+    rows+=("$(printf '%-9s %12s %9s %7s %9s %5s %s' "$t" "${execs:-?}" "$eps" "$secs" "$finds" "${cov:-?}" \
+        "${corp:-?}")")
 done
 
-printf '%-9s %12s %9s %9s %9s %s\n' target executions exec/s time_s findings corpus
+printf '%-9s %12s %9s %7s %9s %5s %s\n' target executions exec/s time_s findings cov corpus
 for r in "${rows[@]}"; do echo "$r"; done
 [ $status -eq 0 ] || echo "run_long: findings: see the artifacts directories under $out" >&2
 exit $status
