@@ -4,10 +4,11 @@
  * linked to replay.c (fuzz_replay_msg, a ctest).
  *
  * Invariant: reject with TCPX_ERR_PROTOCOL and a message, or accept a message
- * whose fields obey proto.h, whose payload lies inside the input, and which
- * re-encodes to the same length and decodes identically; the re-encoding is
- * byte-identical except for bytes after the NUL of a HELLO name (and so the
- * digest of such a HELLO). */
+ * whose fields obey proto.h, whose payload lies inside the input (and the
+ * blocks of a WRITE or READ_REQ piece, read with tcpx_msg_block, inside the
+ * payload), and which re-encodes to the same length and decodes identically;
+ * the re-encoding is byte-identical except for bytes after the NUL of a
+ * HELLO name (and so the digest of such a HELLO). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 size_t fuzz_make_valid(uint64_t seed, uint8_t *buf, size_t cap);
 size_t fuzz_fixup(uint8_t *buf, size_t len, size_t cap, unsigned how);
 int fuzz_last_accepted; /* 1 when the last input decoded */
+uint64_t blocks_seen;   /* keeps the block reads from being optimized away */
 /* Fields {offset, width} for replay.c's structure-aware mutations: the
  * common header, then the op fields of the various ops. */
 const unsigned char fuzz_fields[][2] = {{0, 1},  {1, 1},  {2, 2},  {4, 4},  {8, 4},  {12, 1}, {13, 2},
@@ -40,6 +42,20 @@ const size_t fuzz_max_input = TCPX_CTRL_MSG_MAX;
             abort();                                                 \
         }                                                            \
     } while (0)
+
+/* Read a list piece's cnt blocks as the receiver does (tcpx_msg_block):
+ * they must lie inside the payload (ASan: inside the input). */
+static uint64_t read_blocks(const tcpx_msg *m, uint32_t cnt)
+{
+    FUZZ_ASSERT((uint64_t)cnt * TCPX_WIRE_BLOCK_SIZE <= m->payload_len, "%u blocks in a payload of %u", cnt,
+                m->payload_len);
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < cnt; i++) {
+        tcpx_wire_block b = tcpx_msg_block(m, i);
+        sum += b.mem_id ^ b.key ^ b.offset ^ b.len;
+    }
+    return sum;
+}
 
 /* A list piece as proto.h allows it. */
 static void check_list(uint32_t nblocks, uint32_t first, uint16_t flags, uint32_t plen)
@@ -86,12 +102,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         "INLINE WRITE lengths");
             check_list(m.u.write.nblocks, 0, m.u.write.flags & (uint16_t)~TCPX_LIST_INLINE,
                        m.u.write.nblocks * TCPX_WIRE_BLOCK_SIZE);
+            blocks_seen += read_blocks(&m, m.u.write.nblocks);
         } else {
             check_list(m.u.write.nblocks, m.u.write.first, m.u.write.flags, m.payload_len);
+            blocks_seen += read_blocks(&m, m.payload_len / TCPX_WIRE_BLOCK_SIZE);
         }
         FUZZ_ASSERT(m.u.write.chunk != 0, "WRITE chunk 0");
         break;
-    case TCPX_MSG_READ_REQ: check_list(m.u.read_req.nblocks, m.u.read_req.first, m.u.read_req.flags, m.payload_len); break;
+    case TCPX_MSG_READ_REQ:
+        check_list(m.u.read_req.nblocks, m.u.read_req.first, m.u.read_req.flags, m.payload_len);
+        blocks_seen += read_blocks(&m, m.payload_len / TCPX_WIRE_BLOCK_SIZE);
+        break;
     case TCPX_MSG_READ_DATA:
         FUZZ_ASSERT(m.u.read_data.chunk != 0 && !(m.u.read_data.flags & ~TCPX_READ_INLINE), "READ_DATA");
         FUZZ_ASSERT((m.u.read_data.flags & TCPX_READ_INLINE)

@@ -6,10 +6,14 @@
  * input) and
  * fuzz_target_name. The harness aborts when an invariant breaks.
  *
- *   fuzz_replay_<target> [-n N] [-s SEED] [-w DIR] [FILE...]
+ *   fuzz_replay_<target> [-n N] [-s SEED] [-d DIR] [-w DIR] [FILE...]
  *
  * With files: runs the harness once on each (reproduces a libFuzzer crash
- * with any compiler). Otherwise: N inputs (default 20000, seed 1, both also
+ * with any compiler). -d DIR first runs it once on every file in DIR (the
+ * committed regression corpus, tests/fuzz/corpus/<target>/; a DIR that
+ * cannot be read is an error): a file named valid-* must be accepted, one
+ * named bad-* rejected, any other (a regression input) must only keep the
+ * invariants; then it goes on. Otherwise: N inputs (default 20000, seed 1, both also
  * from FUZZ_REPLAY_N / FUZZ_REPLAY_SEED) derived from valid encodings by
  * stacked mutations: bit flips, random and boundary bytes and words,
  * truncation, extension, insertion, deletion, duplication, splicing two
@@ -17,6 +21,7 @@
  * checks are reached. Every input is handed over in a heap buffer of exactly
  * its length, so an ASan build catches any overread. -w DIR writes 64 valid
  * encodings to DIR as a libFuzzer seed corpus and exits. */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -181,40 +186,75 @@ static int write_corpus(const char *dir)
     return 0;
 }
 
-static int replay_files(int argc, char **argv, int first)
+static int replay_file(const char *path)
 {
     static uint8_t buf[1 << 24];
-    for (int i = first; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
-            fprintf(stderr, "cannot open %s: %s\n", argv[i], strerror(errno));
-            return 2;
-        }
-        size_t len = fread(buf, 1, sizeof buf, f);
-        fclose(f);
-        printf("fuzz_replay_%s: %s (%zu bytes)\n", fuzz_target_name, argv[i], len);
-        run_one(buf, len);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s: %s\n", path, strerror(errno));
+        return 2;
     }
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    printf("fuzz_replay_%s: %s (%zu bytes)\n", fuzz_target_name, path, len);
+    run_one(buf, len);
     return 0;
+}
+
+static int replay_files(int argc, char **argv, int first)
+{
+    for (int i = first; i < argc; i++)
+        if (replay_file(argv[i])) return 2;
+    return 0;
+}
+
+/* Every regular file in dir (dot files skipped), once each. */
+static int replay_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "cannot open corpus directory %s: %s\n", dir, strerror(errno));
+        return 2;
+    }
+    int n = 0, rc = 0;
+    struct dirent *e;
+    while (!rc && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        rc = replay_file(path);
+        n++;
+        int want = !strncmp(e->d_name, "valid-", 6) ? 1 : !strncmp(e->d_name, "bad-", 4) ? 0 : -1;
+        if (!rc && want >= 0 && fuzz_last_accepted != want) {
+            fprintf(stderr, "fuzz_replay_%s: %s was %s\n", fuzz_target_name, path,
+                    want ? "rejected (a valid-* file must decode)" : "accepted (a bad-* file must be rejected)");
+            rc = 1;
+        }
+    }
+    closedir(d);
+    if (!rc) printf("fuzz_replay_%s: %d corpus files of %s: OK\n", fuzz_target_name, n, dir);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
     long n = getenv("FUZZ_REPLAY_N") ? atol(getenv("FUZZ_REPLAY_N")) : 20000;
     uint64_t seed = getenv("FUZZ_REPLAY_SEED") ? strtoull(getenv("FUZZ_REPLAY_SEED"), NULL, 0) : 1;
-    const char *corpus = NULL;
+    const char *corpus = NULL, *regress = NULL;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc) n = atol(argv[++i]);
         else if (!strcmp(argv[i], "-s") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "-w") && i + 1 < argc) corpus = argv[++i];
+        else if (!strcmp(argv[i], "-d") && i + 1 < argc) regress = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [-n N] [-s SEED] [-w CORPUS_DIR] [FILE...]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-n N] [-s SEED] [-d REPLAY_DIR] [-w CORPUS_DIR] [FILE...]\n", argv[0]);
             return 2;
         }
     }
     g_s = seed;
     if (corpus) return write_corpus(corpus);
+    if (regress && replay_dir(regress)) return 2;
     if (i < argc) return replay_files(argc, argv, i);
 
     static uint8_t cur[CAP], other[CAP];

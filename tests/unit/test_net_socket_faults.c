@@ -92,7 +92,7 @@ static void test_raw_peer(void)
     void *l = NULL, *rcm = NULL;
     CHECK(n->listen(n, 0, handle, &l) == 0, "listen");
     sock_handle h;
-    CHECK(sock_handle_decode(handle, &h) == 0, "decode our own handle");
+    CHECK(sock_handle_decode(handle, TCPX_NET_HANDLE_SIZE, &h) == TCPX_OK, "decode our own handle");
     int fd[2];
     for (int i = 0; i < 2; i++) {
         fd[i] = raw_connect(handle);

@@ -154,7 +154,7 @@ static inline void xfer(tcpx_net *n, void *sc, void *rcm, size_t size, size_t ca
 static inline int raw_connect(const void *handle)
 {
     sock_handle h;
-    if (sock_handle_decode(handle, &h)) return -1;
+    if (sock_handle_decode(handle, TCPX_NET_HANDLE_SIZE, &h) != TCPX_OK) return -1;
     int fd = socket(h.ss.ss_family, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     if (connect(fd, (struct sockaddr *)&h.ss, h.len) != 0) {

@@ -123,11 +123,16 @@ typedef struct sock_hello {
 } sock_hello;
 
 void sock_handle_encode(const sock_handle *h, void *out /* TCPX_NET_HANDLE_SIZE */);
-/* 0 if the bytes hold a valid handle, else -1. */
-int sock_handle_decode(const void *in, sock_handle *h);
+/* Decode len bytes (TCPX_NET_HANDLE_SIZE) of a listen handle: TCPX_OK, or
+ * TCPX_ERR_PROTOCOL and a sentence for tcpx_last_error() (wrong size, magic
+ * or version, port 0, family not 4 or 6). Pure: no I/O. */
+tcpx_status sock_handle_decode(const void *in, size_t len, sock_handle *h);
 void sock_hello_encode(const sock_hello *h, uint8_t out[SOCK_HELLO_SIZE]);
-/* 0 on a well-formed hello (magic, index < count <= SOCK_MAX_SOCKS), else -1. */
-int sock_hello_decode(const uint8_t in[SOCK_HELLO_SIZE], sock_hello *h);
+/* Decode the len bytes (SOCK_HELLO_SIZE) a new connection sent first: TCPX_OK
+ * on a well-formed hello (magic, version, zero reserved bytes,
+ * index < count <= SOCK_MAX_SOCKS), else TCPX_ERR_PROTOCOL and a sentence for
+ * tcpx_last_error(); *h is written only on success. Pure: no I/O. */
+tcpx_status sock_hello_decode(const void *in, size_t len, sock_hello *h);
 
 /* ---- comms (sock_comm.c) ---- */
 

@@ -53,8 +53,9 @@ static int fail(sock_cstate *st, void **state, int code, const char *what, int e
 static int start(sock_net *n, const void *handle, void **state)
 {
     sock_handle h;
-    if (sock_handle_decode(handle, &h))
-        return tcpx_set_error(TCPX_ERR_INVALID, "connect: the handle is not a socket transport listen handle");
+    if (sock_handle_decode(handle, TCPX_NET_HANDLE_SIZE, &h) != TCPX_OK)
+        return tcpx_set_error(TCPX_ERR_INVALID, "connect: the handle is not a socket transport listen handle: %s",
+                              tcpx_last_error());
     int ns = n->socks_per_comm;
     sock_cstate *st = calloc(1, sizeof *st + (size_t)ns * sizeof st->s[0]);
     if (!st) return tcpx_set_error(TCPX_ERR_NOMEM, "connect state allocation failed");

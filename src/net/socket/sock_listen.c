@@ -148,8 +148,10 @@ static void take_new(sock_lcomm *l, uint64_t now)
 /* A complete hello on p: check it against the listener and its group. */
 static void check_hello(sock_lcomm *l, sock_pend *p)
 {
-    if (sock_hello_decode(p->buf, &p->h)) {
-        drop(l, p, "malformed hello");
+    if (sock_hello_decode(p->buf, sizeof p->buf, &p->h) != TCPX_OK) {
+        char why[300];
+        snprintf(why, sizeof why, "malformed hello: %s", tcpx_last_error());
+        drop(l, p, why);
         return;
     }
     if (p->h.nonce != l->nonce) {

@@ -11,6 +11,7 @@
 
 #include "net/socket/sock.h"
 #include "util/bytes.h"
+#include "util/error.h"
 
 #define SOCK_WIRE_VERSION 1
 
@@ -43,9 +44,11 @@ void sock_handle_encode(const sock_handle *h, void *out)
     tcpx_w_u32(&w, scope);
 }
 
-int sock_handle_decode(const void *in, sock_handle *h)
+tcpx_status sock_handle_decode(const void *in, size_t len, sock_handle *h)
 {
-    tcpx_rbuf r = tcpx_rbuf_make(in, TCPX_NET_HANDLE_SIZE);
+    if (len != TCPX_NET_HANDLE_SIZE)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "socket handle is %zu bytes, not %d", len, TCPX_NET_HANDLE_SIZE);
+    tcpx_rbuf r = tcpx_rbuf_make(in, len);
     uint8_t addr[16];
     uint32_t magic = tcpx_r_u32(&r);
     uint8_t ver = tcpx_r_u8(&r);
@@ -54,7 +57,15 @@ int sock_handle_decode(const void *in, sock_handle *h)
     uint64_t nonce = tcpx_r_u64(&r);
     tcpx_r_bytes(&r, addr, sizeof addr);
     uint32_t scope = tcpx_r_u32(&r);
-    if (r.bad || magic != SOCK_HANDLE_MAGIC || ver != SOCK_WIRE_VERSION || port == 0) return -1;
+    if (r.bad) return tcpx_set_error(TCPX_ERR_PROTOCOL, "socket handle truncated");
+    if (magic != SOCK_HANDLE_MAGIC)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "socket handle magic 0x%08x, not 0x%08x", magic, SOCK_HANDLE_MAGIC);
+    if (ver != SOCK_WIRE_VERSION)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "socket handle version %u, this side speaks %u", ver,
+                              SOCK_WIRE_VERSION);
+    if (port == 0) return tcpx_set_error(TCPX_ERR_PROTOCOL, "socket handle port 0");
+    if (fam != 4 && fam != 6)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "socket handle address family %u, not 4 or 6", fam);
     memset(h, 0, sizeof *h);
     h->nonce = nonce;
     if (fam == 4) {
@@ -63,17 +74,15 @@ int sock_handle_decode(const void *in, sock_handle *h)
         s->sin_port = htons(port);
         memcpy(&s->sin_addr, addr, 4);
         h->len = sizeof *s;
-    } else if (fam == 6) {
+    } else {
         struct sockaddr_in6 *s = (struct sockaddr_in6 *)&h->ss;
         s->sin6_family = AF_INET6;
         s->sin6_port = htons(port);
         memcpy(&s->sin6_addr, addr, 16);
         s->sin6_scope_id = scope;
         h->len = sizeof *s;
-    } else {
-        return -1;
     }
-    return 0;
+    return TCPX_OK;
 }
 
 void sock_hello_encode(const sock_hello *h, uint8_t out[SOCK_HELLO_SIZE])
@@ -90,18 +99,30 @@ void sock_hello_encode(const sock_hello *h, uint8_t out[SOCK_HELLO_SIZE])
     tcpx_w_u32(&w, h->count);
 }
 
-int sock_hello_decode(const uint8_t in[SOCK_HELLO_SIZE], sock_hello *h)
+tcpx_status sock_hello_decode(const void *in, size_t len, sock_hello *h)
 {
-    tcpx_rbuf r = tcpx_rbuf_make(in, SOCK_HELLO_SIZE);
+    if (len != SOCK_HELLO_SIZE)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "hello is %zu bytes, not %d", len, SOCK_HELLO_SIZE);
+    tcpx_rbuf r = tcpx_rbuf_make(in, len);
     uint32_t magic = tcpx_r_u32(&r);
     uint8_t ver = tcpx_r_u8(&r);
     uint8_t res0 = tcpx_r_u8(&r);
     uint16_t res1 = tcpx_r_u16(&r);
-    h->nonce = tcpx_r_u64(&r);
-    h->comm_id = tcpx_r_u64(&r);
-    h->index = tcpx_r_u32(&r);
-    h->count = tcpx_r_u32(&r);
-    if (r.bad || magic != SOCK_HELLO_MAGIC || ver != SOCK_WIRE_VERSION || res0 || res1) return -1;
-    if (h->count < 1 || h->count > SOCK_MAX_SOCKS || h->index >= h->count) return -1;
-    return 0;
+    sock_hello v;
+    v.nonce = tcpx_r_u64(&r);
+    v.comm_id = tcpx_r_u64(&r);
+    v.index = tcpx_r_u32(&r);
+    v.count = tcpx_r_u32(&r);
+    if (r.bad) return tcpx_set_error(TCPX_ERR_PROTOCOL, "hello truncated");
+    if (magic != SOCK_HELLO_MAGIC)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "hello magic 0x%08x, not 0x%08x", magic, SOCK_HELLO_MAGIC);
+    if (ver != SOCK_WIRE_VERSION)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "hello version %u, this side speaks %u", ver, SOCK_WIRE_VERSION);
+    if (res0 || res1) return tcpx_set_error(TCPX_ERR_PROTOCOL, "hello reserved bytes not zero");
+    if (v.count < 1 || v.count > SOCK_MAX_SOCKS)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "hello socket count %u, not 1..%d", v.count, SOCK_MAX_SOCKS);
+    if (v.index >= v.count)
+        return tcpx_set_error(TCPX_ERR_PROTOCOL, "hello socket index %u of %u sockets", v.index, v.count);
+    *h = v;
+    return TCPX_OK;
 }
