@@ -17,6 +17,7 @@
 #include "core/proto.h"
 #include "net/net.h"
 #include "tcpx_p2p.h"
+#include "util/log.h"
 
 #define TCPX_CTRL_RECVS 16        /* control receives kept posted per peer */
 #define TCPX_CTRL_WINDOW 16       /* control sends in flight per peer */
@@ -317,6 +318,8 @@ struct tcpx_peer {
     /* notifications received, waiting in order to be delivered (notify.c) */
     struct tcpx_notif *nq_head, *nq_tail;
     int reads_in;                  /* READs served to this peer still sending */
+    tcpx_log_limit notif_refused_log;  /* our notifications it refused (logged at most once a second) */
+    tcpx_log_limit inbox_full_log;     /* its notifications our full inbox refused (likewise) */
 
     struct tcpx_peer *next;
 };

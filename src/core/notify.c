@@ -96,7 +96,9 @@ static void refuse(tcpx_peer *p, uint64_t id)
     char text[160];
     snprintf(text, sizeof text, "the notification inbox of session %s is full (%zu notifications, %zu bytes not polled)",
              p->s->cfg.name, p->s->inbox_count, p->s->inbox_bytes);
-    TCPX_WARN("peer %s: %s", p->name, text);
+    unsigned long long n = tcpx_log_due(&p->inbox_full_log);
+    if (n == 1) TCPX_WARN("peer %s: %s", p->name, text);
+    else if (n) TCPX_WARN("peer %s: %llu notifications refused in the last second or so: %s", p->name, n, text);
     ctrl_send_nack(p, id, TCPX_ERR_NOMEM, text);
 }
 

@@ -14,9 +14,14 @@ static tcpx_status notif_acked(tcpx_op *op)
     return TCPX_OK;
 }
 
+/* A refusal is logged; a flood of them (a full inbox refuses every one) at
+ * most once a second per peer, with the count. */
 static tcpx_status notif_nacked(tcpx_op *op, tcpx_status st, const char *text)
 {
-    TCPX_WARN("notification to %s refused: %s", op->p->name, text);
+    tcpx_peer *p = op->p;
+    unsigned long long n = tcpx_log_due(&p->notif_refused_log);
+    if (n == 1) TCPX_WARN("notification to %s refused: %s", p->name, text);
+    else if (n) TCPX_WARN("%llu notifications to %s refused in the last second or so: %s", n, p->name, text);
     op_fail(op, st, "peer %s: %s", op->p->name, text);
     return TCPX_OK;
 }

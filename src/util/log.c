@@ -44,3 +44,16 @@ void tcpx_log(int level, const char *fmt, ...)
     fprintf(stderr, "tcpx %ld.%06ld %d:%ld %s %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000L,
             (int)getpid(), (long)syscall(SYS_gettid), names[level > 4 ? 4 : level], msg);
 }
+
+unsigned long long tcpx_log_due(tcpx_log_limit *l)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    unsigned long long now = (unsigned long long)t.tv_sec * 1000000000ull + (unsigned long long)t.tv_nsec;
+    l->count++;
+    if (l->last_ns && now - l->last_ns < 1000000000ull) return 0;
+    unsigned long long n = l->count;
+    l->count = 0;
+    l->last_ns = now;
+    return n;
+}

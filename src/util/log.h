@@ -19,4 +19,13 @@ void tcpx_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
         if (tcpx_log_get_level() >= TCPX_LOG_DEBUG) tcpx_log(TCPX_LOG_DEBUG, __VA_ARGS__); \
     } while (0)
 
+/* A message that may come in floods (one per refused notification) is
+ * written at most once a second: tcpx_log_due counts an occurrence and
+ * returns how many there were since the last line when one is due now, 0
+ * otherwise. Zero-initialise. */
+typedef struct tcpx_log_limit {
+    unsigned long long count, last_ns;
+} tcpx_log_limit;
+unsigned long long tcpx_log_due(tcpx_log_limit *l);
+
 #endif
