@@ -59,8 +59,15 @@ static void peer_round(tcpx_peer *p)
     tcpx_msg m;
     tcpx_status st;
     int heard = 0, heard_data = 0;
+    unsigned handled = 0;
     while ((st = ctrl_next(p, &m)) == TCPX_OK) {
         heard = 1;
+        /* A long backlog (a flood of notifications) is answered as it is
+         * handled, not at the end of the round: the peer keeps hearing. */
+        if (++handled % 256 == 0 && (st = ctrl_flush(p))) {
+            peer_fail(p, st, "%s", tcpx_last_error());
+            return;
+        }
         /* The decoder admits listed types only. */
         st = handlers[m.type](p, &m);
         if (p->state != PEER_READY) return;

@@ -83,6 +83,12 @@ static void one_round(void *blob, size_t len, const tcpx_memdesc *bmem, int r)
              hx_now_ms() - t);
 }
 
+#ifdef __SANITIZE_THREAD__
+#define FLOOD 25000 /* TSan: what is checked there is that nothing races or hangs, not the memory */
+#else
+#define FLOOD 100000
+#endif
+
 static void floods(void *blob, size_t len, const tcpx_memdesc *bmem)
 {
     tcpx_session *s = connect_b(blob, len);
@@ -93,7 +99,7 @@ static void floods(void *blob, size_t len, const tcpx_memdesc *bmem)
     hx_send_str(fd_ab[0], "rss");
     long before = (long)hx_recv_u64(fd_ab[0], 30000);
     /* notifications: the inbox takes what it holds, refuses the rest */
-    for (int i = 0; i < 100000; i++) {
+    for (int i = 0; i < FLOOD; i++) {
         tcpx_status st = tcpx_notify_send(s, "B", src.ptr + (i % 1000) * 4096, 4096);
         HX_CHECK(st == TCPX_OK, "notification %d: %s: %s", i, tcpx_strerror(st), tcpx_last_error());
         if (i % 1000 == 999) HX_OK(tcpx_session_progress(s));
@@ -102,12 +108,12 @@ static void floods(void *blob, size_t len, const tcpx_memdesc *bmem)
     /* sends nobody receives: held up to B's budget, the rest wait here */
     tcpx_xfer *xs;
     HX_OK(tcpx_xfer_create(s, "B", &xs));
-    for (int i = 0; i < 100000; i++) HX_OK(tcpx_xfer_post_send(xs, src.id, (size_t)(i % 2000) * 4096, 4096, 7));
+    for (int i = 0; i < FLOOD; i++) HX_OK(tcpx_xfer_post_send(xs, src.id, (size_t)(i % 2000) * 4096, 4096, 7));
     hx_progress_for(s, 500);
     /* READs, served by B's engine alone */
     tcpx_xfer *xr;
     HX_OK(tcpx_xfer_create(s, "B", &xr));
-    for (int i = 0; i < 20000; i++)
+    for (int i = 0; i < FLOOD / 5; i++)
         HX_OK(tcpx_xfer_post_read(xr, dst.id, (size_t)(i % 1024) * 65536, bmem, 8 * MiB + (size_t)(i % 128) * 65536,
                                   65536));
     HX_WAIT_OK(xr, 60000, "20,000 READs of 64 KiB during the floods");
@@ -119,10 +125,15 @@ static void floods(void *blob, size_t len, const tcpx_memdesc *bmem)
     hx_send_str(fd_ab[0], "rss");
     long after = (long)hx_recv_u64(fd_ab[0], 30000);
     hx_log("floods: B's resident memory %ld -> %ld MiB (+%ld)", before >> 10, after >> 10, (after - before) >> 10);
-    /* sanitizers pad and quarantine allocations: the bound grows with them */
+    /* ASan pads and quarantines allocations: the bound grows with it; TSan's
+     * shadow memory swamps the figure (logged only) */
     long bound = GROWTH_MAX_MIB * 1024L * hx_time_scale();
+#ifndef __SANITIZE_THREAD__
     HX_CHECK(after - before <= bound, "B grew by %ld MiB under the floods (bound %ld MiB)", (after - before) >> 10,
              bound >> 10);
+#else
+    (void)bound;
+#endif
     tcpx_xfer_release(xs);
     hx_region_fini(s, &src);
     hx_region_fini(s, &dst);
