@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "net/plugin.h"
+#include "tcpx_p2p.h"
 #include "test_net_socket_util.h"
 #include "util/log.h"
 
@@ -290,6 +291,31 @@ static void test_failures(void)
     expect_fail("", 0, TCPX_ERR_INVALID, "empty", NULL);
 }
 
+/* A session over a device-unpack transport refuses the data digest (its
+ * chunks land in GPU memory the host never reads), with a sentence. */
+static void test_digest_refused(void)
+{
+    tcpx_config cfg;
+    tcpx_config_init(&cfg);
+    snprintf(cfg.transport, sizeof cfg.transport, "%s/libnccl-net-fake-unpack.so", FAKE_PLUGIN_DIR);
+    snprintf(cfg.name, sizeof cfg.name, "digest-check");
+    cfg.gpu_id = 0; /* device unpack receives into GPU memory */
+    tcpx_session *s = NULL;
+    tcpx_status st = tcpx_session_create(&cfg, &s);
+    if (st) { /* the fake needs what this machine may lack (a GPU): nothing to compare with */
+        printf("data digest over device unpack: not checked, the session cannot be made here: %s\n",
+               tcpx_last_error());
+        return;
+    }
+    tcpx_session_destroy(s);
+    cfg.data_digest = 1;
+    s = NULL;
+    st = tcpx_session_create(&cfg, &s);
+    CHECK(st == TCPX_ERR_INVALID && !s && strstr(tcpx_last_error(), "data_digest is not supported"),
+          "data digest over device unpack: %s: %s", tcpx_strerror(st), tcpx_last_error());
+    if (s) tcpx_session_destroy(s);
+}
+
 /* Child process with LD_LIBRARY_PATH set: load by short and by file name. */
 static int by_name(void)
 {
@@ -339,6 +365,7 @@ int main(int argc, char **argv)
     test_tcpxsock(TCPXSOCK_PLUGIN, 0);
     for (int v = TCPX_PLUGIN_MIN_VERSION; v <= TCPX_PLUGIN_MAX_VERSION; v++) test_tcpxsock(TCPXSOCK_PLUGIN, v);
     test_fake_unpack();
+    test_digest_refused();
     test_by_name(argv[0]);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
