@@ -478,6 +478,7 @@ tcpx_session *gt_session(const gt_sess_opts *o)
     }
     cfg.connect_timeout_ms = HX_MS(o->connect_timeout_ms ? o->connect_timeout_ms : 30000);
     cfg.peer_timeout_ms = o->peer_timeout_ms ? o->peer_timeout_ms : 20000;
+    if (o->no_progress_thread) cfg.progress_thread = 0;
     tcpx_session *s = NULL;
     tcpx_status st = tcpx_session_create(&cfg, &s);
     if (st != TCPX_OK)

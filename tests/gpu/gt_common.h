@@ -158,6 +158,7 @@ typedef struct gt_sess_opts {
     int slots;                 /* 0 = library default (TCPX_STAGING_SLOTS wins) */
     int peer_timeout_ms;       /* 0 = 20000 */
     int connect_timeout_ms;    /* 0 = 30000; times hx_time_scale() */
+    int no_progress_thread;    /* 1: cfg.progress_thread = 0 (only the test's calls progress) */
 } gt_sess_opts;
 
 /* Create a socket-transport session on 127.0.0.1; fails the test with
