@@ -257,8 +257,12 @@ static void setup(peer *q, soak_side *sd)
     if (p->digest) setenv("TCPX_DATA_DIGEST", "1", 1);
     else unsetenv("TCPX_DATA_DIGEST");
     hx_sess_opts o = {.name = q->me ? "B" : "A", .channels = p->channels, .chunk = p->chunk,
-                      .peer_timeout_ms = p->peer_timeout_ms};
+                      .peer_timeout_ms = p->peer_timeout_ms, .connect_timeout_ms = 20000};
     q->s = hx_session_ex(&o);
+    /* Connect before filling the regions: filling hundreds of MiB on a busy
+     * machine may take longer than the peer's accept waits. */
+    if (q->me) hx_accept_from(q->s, q->peer, sd->fd_peer);
+    else hx_connect_to(q->s, q->peer, sd->fd_peer);
     hx_region_init(q->s, &q->src, p->src_size[q->me], hx_mix(p->seed, 11u + (uint64_t)q->me));
     hx_region_init(q->s, &q->dst, p->dst_size[q->me], hx_mix(p->seed, 13u + (uint64_t)q->me));
     for (int i = 0; i < p->nops; i++) {
@@ -268,8 +272,6 @@ static void setup(peer *q, soak_side *sd)
         for (uint32_t b = op->blk0; b < op->blk0 + op->nblk; b++)
             hx_fill(q->src.ptr + p->blk[b].src_off, p->blk[b].size, soak_blk_seed(p, b), 0);
     }
-    if (q->me) hx_accept_from(q->s, q->peer, sd->fd_peer);
-    else hx_connect_to(q->s, q->peer, sd->fd_peer);
     hx_send_memdesc(q->s, q->src.id, sd->fd_peer);
     hx_send_memdesc(q->s, q->dst.id, sd->fd_peer);
     hx_recv_memdesc(sd->fd_peer, &q->peer_src);
