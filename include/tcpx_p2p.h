@@ -386,7 +386,9 @@ typedef struct tcpx_notif_msg {
  * blocks cost about what one message of their total size costs. Completes
  * (tcpx_xfer_test/wait) when every byte is in place at the peer. With notif
  * (may be NULL), the peer receives the notification after every byte of
- * this list is in place there, and never if the write failed.
+ * this list is in place there, and never if the write failed; a write that
+ * completed here has its notification delivered there even when the
+ * connection fails right after.
  * Every block is checked before anything is posted: on error nothing was.
  * Errors: TCPX_ERR_NOT_FOUND (unknown local mem id), TCPX_ERR_INVALID (a
  * range outside its local registration or outside the descriptor's size,

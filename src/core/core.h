@@ -591,6 +591,10 @@ tcpx_status onesided_on_read_data(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status notify_on_notif(tcpx_peer *p, const tcpx_msg *m);
 void notify_mark_ready(tcpx_notif *n);     /* its write's bytes are in place */
 void notify_flush(tcpx_peer *p);           /* deliver the ready head of p's queue into the inbox */
+/* p is going away: its ready notifications (their writes were acknowledged,
+ * or they were queued behind one that never became ready) go into the
+ * inbox in order; the others are dropped. */
+void notify_rescue(tcpx_peer *p);
 void notify_drop(tcpx_peer *p, tcpx_notif *n);   /* its write failed: forget it */
 void notify_reads_done(tcpx_peer *p);      /* no READ of p is served here any more */
 void notify_pop(tcpx_session *s);          /* the oldest of the inbox has been taken */

@@ -70,6 +70,24 @@ void notify_flush(tcpx_peer *p)
     }
 }
 
+void notify_rescue(tcpx_peer *p)
+{
+    tcpx_session *s = p->s;
+    while (p->nq_head) {
+        tcpx_notif *n = p->nq_head;
+        p->nq_head = n->next;
+        n->next = NULL;
+        if (!n->ready) {
+            notif_free(s, n);
+            continue;
+        }
+        if (s->inbox_tail) s->inbox_tail->next = n;
+        else s->inbox_head = n;
+        s->inbox_tail = n;
+    }
+    p->nq_tail = NULL;
+}
+
 void notify_reads_done(tcpx_peer *p)
 {
     for (tcpx_notif *q = p->nq_head; q; q = q->next)

@@ -51,18 +51,12 @@ void peer_unlink(tcpx_session *s, tcpx_peer *p)
     peer_unref(p);
 }
 
-/* Notifications received but not delivered, and a list half arrived: the
- * peer owns them. */
+/* Notifications received but not delivered: those whose write was
+ * acknowledged (the initiator saw it complete) are delivered, the others
+ * are the peer's; a list half arrived is the peer's. */
 static void inbound_state_free(tcpx_peer *p)
 {
-    while (p->nq_head) {
-        tcpx_notif *n = p->nq_head;
-        p->nq_head = n->next;
-        p->s->inbox_count--;
-        p->s->inbox_bytes -= n->len;
-        free(n);
-    }
-    p->nq_tail = NULL;
+    notify_rescue(p);
     free(p->list.blocks);
     p->list.blocks = NULL;
     p->list.type = 0;

@@ -437,7 +437,28 @@ void hx_pair(int fds[2])
 
 pid_t hx_spawn(const char *role, int watchdog_s, hx_child_fn fn, void *arg)
 {
-    HX_CHECK(g_nchildren < HX_MAX_CHILDREN, "too many children");
+    /* Slots of children already reaped are reused: a long-running
+     * supervisor (the soak) spawns many more than it holds at once. */
+    while (g_nchildren > 0 && g_children[g_nchildren - 1] == 0) g_nchildren--;
+    if (g_nknown == HX_MAX_CHILDREN) {
+        int k = 0;
+        for (int i = 0; i < g_nknown; i++) {
+            int live = 0;
+            for (int j = 0; j < g_nchildren; j++) live |= g_children[j] == g_known_pid[i];
+            if (!live) continue;
+            g_known_pid[k] = g_known_pid[i];
+            memcpy(g_known_role[k], g_known_role[i], sizeof g_known_role[0]);
+            k++;
+        }
+        g_nknown = k;
+    }
+    int slot = g_nchildren;
+    for (int i = 0; i < g_nchildren; i++)
+        if (g_children[i] == 0) {
+            slot = i;
+            break;
+        }
+    HX_CHECK(slot < HX_MAX_CHILDREN, "too many children");
     fflush(stdout);
     fflush(stderr);
     pid_t ppid = getpid();
@@ -463,7 +484,8 @@ pid_t hx_spawn(const char *role, int watchdog_s, hx_child_fn fn, void *arg)
         fflush(stderr);
         _exit(rc);
     }
-    g_children[g_nchildren++] = pid;
+    g_children[slot] = pid;
+    if (slot == g_nchildren) g_nchildren++;
     if (g_nknown < HX_MAX_CHILDREN) {
         g_known_pid[g_nknown] = pid;
         snprintf(g_known_role[g_nknown], sizeof g_known_role[0], "%s", role);
