@@ -2,7 +2,7 @@
 # Build everything with warnings as errors and run the whole test suite:
 #   1. the normal build, every test (GPU tests skip without a GPU);
 #   2. ASan+UBSan build, unit and integration tests;
-#   3. TSan build, unit and integration tests.
+#   3. TSan build, unit and integration tests (not the 256 MiB ones).
 # TCPX_SANITIZERS="" skips 2 and 3 (e.g. TCPX_SANITIZERS="address").
 # Extra arguments go to every ctest run (e.g. -R transfers).
 set -euo pipefail
