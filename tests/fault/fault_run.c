@@ -310,6 +310,9 @@ static int proc_b(void *arg)
     if (strcmp(g_expect, "stall")) { /* A reports which WRITEs completed: their bytes must be here */
         size_t len;
         char *w = hx_recv(fd_ab[1], &len, 60000);
+        /* A's word comes from another process: a call into our session
+         * orders our reads after the engine thread that saw the WRITEs land. */
+        HX_OK(tcpx_session_progress(s));
         for (int i = 0; i < p->nwrite && i < (int)len; i++)
             if (w[i] == 'y')
                 HX_CHECK_PATTERN("B: written bytes", dst.ptr + p->write[i].off_b, p->write[i].size, op_seed(1, i), 0);

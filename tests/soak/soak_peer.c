@@ -287,6 +287,9 @@ static void reconcile(peer *q, int fd)
     size_t n = 0;
     char *theirs = hx_recv(fd, &n, HX_MS(120000));
     HX_CHECK(n == (size_t)p->nops, "peer reported %zu ops, expected %d", n, p->nops);
+    /* The peer's word comes from another process: a call into our session
+     * orders our reads after the engine thread that saw its WRITEs land. */
+    HX_OK(tcpx_session_progress(q->s));
     uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(10000);
     for (int i = 0; i < p->nops; i++) {
         const soak_op *op = &p->op[i];
