@@ -323,10 +323,11 @@ tcpx_status tcpx_xfer_wait(tcpx_xfer *x, int timeout_ms)
     if (timeout_ms == 0) return tcpx_xfer_test(x);
     sess_lock(x->s);
     tcpx_status st = wait_locked(x, tcpx_deadline_ms(timeout_ms));
+    size_t ndone = x->ndone, nops = x->nops; /* (read under the lock: the engine thread moves them) */
     sess_unlock(x->s);
     if (st == TCPX_IN_PROGRESS)
         return tcpx_set_error(TCPX_ERR_TIMEOUT, "transfer not complete after %d ms (%zu of %zu operations done)",
-                              timeout_ms, x->ndone, x->nops);
+                              timeout_ms, ndone, nops);
     return st;
 }
 
