@@ -4,7 +4,7 @@
  * transfer is checked, every failure must be an error status with a
  * sentence, no wait or release may pass its bound.
  *
- *   soak [--seconds S] [--transfers N] [--round R] [--rounds K] [--max-region MiB]
+ *   soak [--seconds S] [--transfers N] [--round R] [--rounds K] [--max-region MiB] [--gpu]
  *
  * Each round (plan: soak_plan.c) forks A and B, which connect and run up to
  * 400 operations: two-sided sends both ways (tags 1..8, so repeated, with
@@ -16,7 +16,9 @@
  * libtcpx_fault.so) one is armed with a random fault; a quarter of the
  * rounds run with TCPX_DATA_DIGEST=1. Clean rounds and the harmless faults
  * (partial, eintr, eagain) must complete every transfer not released.
- * Figures of a killed (or stalled) process are not counted.
+ * Figures of a killed (or stalled) process are not counted. With --gpu
+ * each region is GPU or host memory at random (exit 77 with a SKIP line
+ * when there is no CUDA device).
  * HX_SEED=<seed> --round <r> --rounds 1 replays round r of a run.
  */
 #define _GNU_SOURCE
@@ -39,6 +41,7 @@ static soak_plan g_plan;
 typedef struct totals {
     soak_stats st;
     uint64_t rounds, clean, kills, fault_rounds, digest, faults[F_NKINDS];
+    uint64_t gpu_rounds, gpu_regions, regions;
 } totals;
 
 /* Wait until fd is readable while watching the round's children: one that
@@ -73,6 +76,7 @@ static void take_stats(totals *t, int fd, const pid_t *pids, const int *killed)
     a->orphaned += s->orphaned;
     for (int k = 0; k < SOAK_NSTATUS; k++) a->failed[k] += s->failed[k];
     a->bytes_verified += s->bytes_verified, a->corrupted += s->corrupted;
+    a->bytes_verified_gpu += s->bytes_verified_gpu;
     a->notifs_sent += s->notifs_sent, a->notifs_failed += s->notifs_failed, a->notifs_verified += s->notifs_verified;
     if (s->max_wait_ms > a->max_wait_ms) a->max_wait_ms = s->max_wait_ms;
     if (s->max_release_ms > a->max_release_ms) a->max_release_ms = s->max_release_ms;
@@ -124,9 +128,12 @@ static void run_round(const soak_plan *p, totals *t)
     t->fault_rounds += p->type == R_FAULT;
     if (p->type == R_FAULT) t->faults[p->fault_kind]++;
     t->digest += p->digest;
+    t->gpu_rounds += p->gpu[0] >= 0 || p->gpu[1] >= 0;
+    for (int k = 0; k < 4; k++) t->gpu_regions += p->kind[k / 2][k % 2] == TCPX_MEM_CUDA;
+    t->regions += 4;
 }
 
-static void summary(const totals *t, uint64_t wall_ms, int fault_ok)
+static void summary(const totals *t, uint64_t wall_ms, int fault_ok, int gpu)
 {
     const soak_stats *s = &t->st;
     uint64_t nfail = 0;
@@ -135,7 +142,12 @@ static void summary(const totals *t, uint64_t wall_ms, int fault_ok)
     printf("rounds              %" PRIu64 " (clean %" PRIu64 ", peer killed %" PRIu64 ", fault %" PRIu64
            ", with data digest %" PRIu64 ")\n",
            t->rounds, t->clean, t->kills, t->fault_rounds, t->digest);
-    printf("memory              host only (the soak does not use GPU memory)\n");
+    if (gpu)
+        printf("memory              %" PRIu64 " of %" PRIu64 " regions GPU memory, in %" PRIu64
+               " rounds; %.2f GiB of the bytes verified lay in GPU memory\n",
+               t->gpu_regions, t->regions, t->gpu_rounds, (double)s->bytes_verified_gpu / (1u << 30));
+    else
+        printf("memory              host only (--gpu: GPU memory too)\n");
     printf("transfers posted    %" PRIu64 "\n", s->posted);
     printf("  completed OK      %" PRIu64 "\n", s->ok);
     printf("  failed            %" PRIu64 " (%" PRIu64 " at post)", nfail, s->failed_post);
@@ -165,23 +177,37 @@ int main(int argc, char **argv)
     double seconds = 0;
     uint64_t want = 0;
     int first = 0, max_rounds = 0;
-    soak_opts o = {0, 192u << 20};
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
+    soak_opts o = {.max_region = 192u << 20};
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--gpu")) {
+            o.gpu = 1;
+            i--;
+        } else if (i + 1 >= argc) {
+            fprintf(stderr, "soak: %s needs a value\n", argv[i]);
+            return 2;
+        } else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--transfers")) want = strtoull(argv[i + 1], NULL, 0);
         else if (!strcmp(argv[i], "--round")) first = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--rounds")) max_rounds = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--max-region")) o.max_region = strtoull(argv[i + 1], NULL, 0) << 20;
         else {
-            fprintf(stderr, "usage: soak [--seconds S] [--transfers N] [--round R] [--rounds K] [--max-region MiB]\n");
+            fprintf(stderr, "usage: soak [--seconds S] [--transfers N] [--round R] [--rounds K] [--max-region MiB] "
+                            "[--gpu]\n");
             return 2;
         }
     }
     if (!seconds && !want && !max_rounds) seconds = 120;
     hx_init("soak", 0);
+    if (o.gpu) { /* in a child: this process must not touch CUDA before it forks */
+        gt_probe pr;
+        gt_probe_or_skip(&pr);
+        o.gpu_dev[0] = pr.gpu_a, o.gpu_dev[1] = pr.gpu_b;
+        hx_log("GPU memory: A on %s, B on %s", pr.desc_a, pr.desc_b);
+    }
     o.fault_ok = dlsym(RTLD_DEFAULT, "tcpx_fault_arm") != NULL;
-    hx_log("%s; host memory only; until %.0f s / %" PRIu64 " transfers / %d rounds (0 = no limit)",
-           o.fault_ok ? "fault shim loaded" : "no fault shim (LD_PRELOAD libtcpx_fault.so for fault rounds)", seconds,
+    hx_log("%s; %s; until %.0f s / %" PRIu64 " transfers / %d rounds (0 = no limit)",
+           o.fault_ok ? "fault shim loaded" : "no fault shim (LD_PRELOAD libtcpx_fault.so for fault rounds)",
+           o.gpu ? "host and GPU memory" : "host memory only", seconds,
            want, max_rounds);
     static totals t;
     uint64_t t0 = hx_now_ms();
@@ -194,12 +220,14 @@ int main(int argc, char **argv)
         if (getenv("SOAK_DUMP")) soak_plan_dump(&g_plan);
         uint64_t r0 = hx_now_ms();
         run_round(&g_plan, &t);
-        hx_log("round %d: %s%s, %d ops, ch %d, chunk %zu: %" PRIu64 " ms; total %" PRIu64 " transfers, %.2f GiB checked",
-               r, soak_round_name(&g_plan), g_plan.digest ? " +digest" : "", g_plan.nops, g_plan.channels,
+        hx_log("round %d: %s%s%s, %d ops, ch %d, chunk %zu: %" PRIu64 " ms; total %" PRIu64
+               " transfers, %.2f GiB checked",
+               r, soak_round_name(&g_plan), g_plan.digest ? " +digest" : "", soak_mem_name(&g_plan), g_plan.nops,
+               g_plan.channels,
                g_plan.chunk, hx_now_ms() - r0, t.st.posted, (double)t.st.bytes_verified / (1u << 30));
         HX_CHECK(!t.st.corrupted, "round %d: corrupted bytes (replay: HX_SEED=%" PRIu64 " soak --round %d --rounds 1)",
                  r, hx_seed, r);
     }
-    summary(&t, hx_now_ms() - t0, o.fault_ok);
+    summary(&t, hx_now_ms() - t0, o.fault_ok, o.gpu);
     return t.st.corrupted ? 1 : 0;
 }

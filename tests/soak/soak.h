@@ -6,6 +6,11 @@
  * A round's plan is made by the supervisor before it forks the pair, so
  * both processes know every operation: its kind, initiator, sizes, offsets,
  * tag and data seed. Side 0 is "A", side 1 is "B".
+ *
+ * With --gpu (a CUDA device present) each of a side's two regions is GPU or
+ * host memory at random, so a round mixes host<->GPU, GPU<->GPU and
+ * host<->host; block data is the reproducible sequence of src/gpu/gpu.h,
+ * filled and checked on the device for GPU memory.
  */
 #ifndef TCPX_SOAK_H
 #define TCPX_SOAK_H
@@ -13,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gt_common.h"
 #include "harness.h"
 
 #define SOAK_MAX_OPS 400
@@ -60,6 +66,8 @@ typedef struct soak_plan {
     int nblk;
     soak_blk blk[SOAK_MAX_OPS * SOAK_MAX_BLOCKS];
     size_t src_size[2], dst_size[2];
+    tcpx_mem_kind kind[2][2];        /* [side][0: src, 1: dst] */
+    int gpu[2];                      /* the side's CUDA device, -1: host memory only */
 } soak_plan;
 
 enum { F_PARTIAL, F_EINTR, F_EAGAIN, F_RESET, F_CLOSE, F_STALL, F_FLIP, F_NKINDS };
@@ -68,6 +76,8 @@ extern const char *const soak_fault_names[F_NKINDS];
 typedef struct soak_opts {
     int fault_ok;                    /* the fault shim is loaded */
     size_t max_region;               /* cap of one region (a process has two) */
+    int gpu;                         /* --gpu: regions may be GPU memory */
+    int gpu_dev[2];                  /* the devices of A and B */
 } soak_opts;
 
 /* Figures of one process for one round, summed by the supervisor. */
@@ -76,6 +86,7 @@ typedef struct soak_stats {
     uint64_t orphaned;               /* released here after the peer released its side (never matched) */
     uint64_t failed[SOAK_NSTATUS];   /* by -status */
     uint64_t bytes_verified, corrupted;
+    uint64_t bytes_verified_gpu;     /* of bytes_verified: those checked in GPU memory */
     uint64_t notifs_sent, notifs_failed, notifs_verified; /* sent: standalone ones */
     uint64_t max_wait_ms, max_release_ms;
 } soak_stats;
@@ -83,17 +94,22 @@ typedef struct soak_stats {
 /* soak_plan.c: the plan of round `round` from the base seed. */
 void soak_plan_make(soak_plan *p, uint64_t base_seed, int round, const soak_opts *o);
 const char *soak_round_name(const soak_plan *p);
+/* "A src GPU dst host, B ..." (empty without GPU memory). */
+const char *soak_mem_name(const soak_plan *p);
 /* Log every op of the plan (SOAK_DUMP=1). */
 void soak_plan_dump(const soak_plan *p);
 
-/* soak_data.c: the bytes of block b of op i; a notification's bytes. */
+/* soak_data.c: the bytes of block b (the sequence of its seed, from
+ * position 0); a notification's bytes. */
 uint64_t soak_blk_seed(const soak_plan *p, uint32_t b);
+/* Put block b's bytes at [off, +size) of r (host or GPU). */
+void soak_fill_blk(const soak_plan *p, uint32_t b, gt_region *r, size_t off);
 void soak_notif_fill(const soak_plan *p, int i, uint8_t *buf);
 /* 1 if buf (len bytes, from peer) is op i's notification. */
 int soak_notif_check(const soak_plan *p, const uint8_t *buf, size_t len, int *op);
-/* Count the bytes of [buf, +len) that differ from block b's pattern into
- * st (logging the first); returns the count. */
-uint64_t soak_check_blk(const soak_plan *p, uint32_t b, const uint8_t *buf, const char *what, soak_stats *st);
+/* Count the bytes of [off, +size) of r that differ from block b's pattern
+ * into st (logging the first); returns the count. */
+uint64_t soak_check_blk(const soak_plan *p, uint32_t b, gt_region *r, size_t off, const char *what, soak_stats *st);
 
 /* soak_peer.c: one side of a round; fds: to the peer, to the supervisor. */
 typedef struct soak_side {

@@ -1,5 +1,6 @@
 /* soak_data.c - the bytes a soak round moves, and their checks (see soak.h). */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "soak.h"
@@ -31,25 +32,44 @@ int soak_notif_check(const soak_plan *p, const uint8_t *buf, size_t len, int *op
     return hx_verify(buf + 8, len - 8, notif_seed(p, (int)i), 0) == SIZE_MAX;
 }
 
-uint64_t soak_check_blk(const soak_plan *p, uint32_t b, const uint8_t *buf, const char *what, soak_stats *st)
+void soak_fill_blk(const soak_plan *p, uint32_t b, gt_region *r, size_t off)
+{
+    gt_fill(r, off, p->blk[b].size, soak_blk_seed(p, b));
+}
+
+/* The bytes of [off, +len) of r on the host: r's own memory, or a copy of
+ * GPU memory in *copy (to be freed). */
+static const uint8_t *host_bytes(gt_region *r, size_t off, size_t len, uint8_t **copy)
+{
+    *copy = NULL;
+    if (r->kind == TCPX_MEM_HOST) return r->ptr + off;
+    *copy = malloc(len);
+    HX_CHECK(*copy, "malloc %zu bytes", len);
+    tcpx_status st = tcpx_gpu_memcpy(r->gpu->g, *copy, r->ptr + off, len);
+    HX_CHECK(st == TCPX_OK, "copying %zu bytes of GPU region %s back: %s: %s", len, r->name, tcpx_strerror(st),
+             tcpx_last_error());
+    return *copy;
+}
+
+uint64_t soak_check_blk(const soak_plan *p, uint32_t b, gt_region *r, size_t off, const char *what, soak_stats *st)
 {
     size_t len = p->blk[b].size;
     uint64_t seed = soak_blk_seed(p, b);
-    size_t first = hx_verify(buf, len, seed, 0);
+    uint64_t first = gt_first_bad(r, off, len, seed); /* on the device for GPU memory */
     st->bytes_verified += len;
-    if (first == SIZE_MAX) return 0;
-    uint8_t want[4096];
+    if (r->kind == TCPX_MEM_CUDA) st->bytes_verified_gpu += len;
+    if (first == UINT64_MAX) return 0;
+    uint8_t *copy, *want = malloc(len);
+    HX_CHECK(want, "malloc %zu bytes", len);
+    const uint8_t *got = host_bytes(r, off, len, &copy);
+    tcpx_fill_random_host(want, len, seed);
     uint64_t bad = 0;
-    for (size_t off = 0; off < len; off += sizeof want) {
-        size_t n = len - off < sizeof want ? len - off : sizeof want;
-        hx_fill(want, n, seed, off);
-        for (size_t j = 0; j < n; j++) bad += want[j] != buf[off + j];
-    }
-    uint8_t w;
-    hx_fill(&w, 1, seed, first);
-    hx_log("CORRUPTED: round %d (seed %" PRIu64 "), %s, block %u: %" PRIu64 " of %zu bytes wrong, first at %zu: "
-           "expected 0x%02x, got 0x%02x",
-           p->round, p->seed, what, b, bad, len, first, w, buf[first]);
-    st->corrupted += bad;
+    for (size_t j = 0; j < len; j++) bad += want[j] != got[j];
+    hx_log("CORRUPTED: round %d (seed %" PRIu64 "), %s, block %u (%s memory): %" PRIu64 " of %zu bytes wrong, "
+           "first at %" PRIu64 ": expected 0x%02x, got 0x%02x",
+           p->round, p->seed, what, b, gt_kind_name(r->kind), bad, len, first, want[first], got[first]);
+    free(want);
+    free(copy);
+    st->corrupted += bad ? bad : 1;
     return bad;
 }

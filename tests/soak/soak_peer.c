@@ -18,7 +18,8 @@ typedef struct peer {
     int me;
     const char *peer;
     tcpx_session *s;
-    hx_region src, dst;
+    gt_gpu gpu;                     /* dev -1: this side has no GPU memory this round */
+    gt_region src, dst;
     tcpx_memdesc peer_src, peer_dst;
     tcpx_xfer *x[SOAK_MAX_OPS];
     char res[SOAK_MAX_OPS + 1];     /* my part of op i: 0 none, p posted, y ok, n failed, r released */
@@ -67,7 +68,7 @@ static void check_write(peer *q, int i)
     if (q->checked[i]) return;
     q->checked[i] = 1;
     for (uint32_t b = op->blk0; b < op->blk0 + op->nblk; b++)
-        soak_check_blk(q->p, b, q->dst.ptr + q->p->blk[b].dst_off, "bytes a peer WROTE", &q->st);
+        soak_check_blk(q->p, b, &q->dst, q->p->blk[b].dst_off, "bytes a peer WROTE", &q->st);
 }
 
 /* Take every notification waiting; check each. */
@@ -194,8 +195,8 @@ static void completed(peer *q, int i)
     int lands_here = (op->kind == OP_SEND && op->init != q->me) || op->kind == OP_READ;
     if (!lands_here) return;
     for (uint32_t b = op->blk0; b < op->blk0 + op->nblk; b++)
-        soak_check_blk(q->p, b, q->dst.ptr + q->p->blk[b].dst_off,
-                       op->kind == OP_READ ? "bytes READ" : "bytes received", &q->st);
+        soak_check_blk(q->p, b, &q->dst, q->p->blk[b].dst_off, op->kind == OP_READ ? "bytes READ" : "bytes received",
+                       &q->st);
 }
 
 /* orphan_ms >= 0: the peer released its part of op i; wait at most that. */
@@ -256,21 +257,25 @@ static void setup(peer *q, soak_side *sd)
     const soak_plan *p = q->p;
     if (p->digest) setenv("TCPX_DATA_DIGEST", "1", 1);
     else unsetenv("TCPX_DATA_DIGEST");
-    hx_sess_opts o = {.name = q->me ? "B" : "A", .channels = p->channels, .chunk = p->chunk,
+    q->gpu.dev = -1;
+    if (p->gpu[q->me] >= 0) gt_gpu_open(&q->gpu, p->gpu[q->me]);
+    gt_sess_opts o = {.name = q->me ? "B" : "A", .gpu = p->gpu[q->me], .channels = p->channels, .chunk = p->chunk,
                       .peer_timeout_ms = p->peer_timeout_ms, .connect_timeout_ms = 20000};
-    q->s = hx_session_ex(&o);
+    q->s = gt_session(&o);
     /* Connect before filling the regions: filling hundreds of MiB on a busy
      * machine may take longer than the peer's accept waits. */
     if (q->me) hx_accept_from(q->s, q->peer, sd->fd_peer);
     else hx_connect_to(q->s, q->peer, sd->fd_peer);
-    hx_region_init(q->s, &q->src, p->src_size[q->me], hx_mix(p->seed, 11u + (uint64_t)q->me));
-    hx_region_init(q->s, &q->dst, p->dst_size[q->me], hx_mix(p->seed, 13u + (uint64_t)q->me));
+    gt_region_init(q->s, &q->gpu, &q->src, p->kind[q->me][0], p->src_size[q->me], hx_mix(p->seed, 11u + (uint64_t)q->me),
+                   q->me ? "B src" : "A src");
+    gt_region_init(q->s, &q->gpu, &q->dst, p->kind[q->me][1], p->dst_size[q->me], hx_mix(p->seed, 13u + (uint64_t)q->me),
+                   q->me ? "B dst" : "A dst");
     for (int i = 0; i < p->nops; i++) {
         const soak_op *op = &p->op[i];
         int owner = op->kind == OP_READ ? !op->init : op->init;
         if (op->kind == OP_NOTIFY || owner != q->me) continue;
         for (uint32_t b = op->blk0; b < op->blk0 + op->nblk; b++)
-            hx_fill(q->src.ptr + p->blk[b].src_off, p->blk[b].size, soak_blk_seed(p, b), 0);
+            soak_fill_blk(p, b, &q->src, p->blk[b].src_off);
     }
     hx_send_memdesc(q->s, q->src.id, sd->fd_peer);
     hx_send_memdesc(q->s, q->dst.id, sd->fd_peer);
@@ -368,8 +373,9 @@ int soak_peer_main(void *arg)
     tcpx_session_destroy(q.s);
     uint64_t dt = hx_now_ms() - t0;
     HX_CHECK(dt < (uint64_t)HX_MS(15000), "round %d: tcpx_session_destroy took %" PRIu64 " ms", p->round, dt);
-    hx_region_fini(NULL, &q.src);
-    hx_region_fini(NULL, &q.dst);
+    gt_region_fini(NULL, &q.src);
+    gt_region_fini(NULL, &q.dst);
+    gt_gpu_close(&q.gpu);
     hx_send(sd->fd_sup, &q.st, sizeof q.st);
     return 0;
 }

@@ -156,6 +156,24 @@ void soak_plan_make(soak_plan *p, uint64_t base_seed, int round, const soak_opts
         p->src_size[s] = src[s].used < 4096 ? 4096 : src[s].used;
         p->dst_size[s] = dst[s].used < 4096 ? 4096 : dst[s].used;
     }
+    /* Drawn last, so that a host-only run's plans stay what they were. */
+    for (int s = 0; s < 2; s++) {
+        int any = 0;
+        for (int k = 0; k < 2; k++) {
+            p->kind[s][k] = o->gpu && hx_rng_below(&r, 2) ? TCPX_MEM_CUDA : TCPX_MEM_HOST;
+            any |= p->kind[s][k] == TCPX_MEM_CUDA;
+        }
+        p->gpu[s] = any ? o->gpu_dev[s] : -1;
+    }
+}
+
+const char *soak_mem_name(const soak_plan *p)
+{
+    static char buf[96];
+    if (p->gpu[0] < 0 && p->gpu[1] < 0) return "";
+    snprintf(buf, sizeof buf, " [A src %s dst %s, B src %s dst %s]", gt_kind_name(p->kind[0][0]),
+             gt_kind_name(p->kind[0][1]), gt_kind_name(p->kind[1][0]), gt_kind_name(p->kind[1][1]));
+    return buf;
 }
 
 const char *soak_round_name(const soak_plan *p)
