@@ -38,8 +38,9 @@
 #define SOCK_CALLER_BUDGET (256u * 1024) /* bytes a caller's post/test moves per socket before the pool takes over */
 #define SOCK_POLLER_BUDGET (4u << 20)    /* bytes an I/O thread moves on one socket before serving the others */
 #define SOCK_LOWAT_MAX (512u * 1024)     /* largest SO_RCVLOWAT a receive in a long body sets */
-#define SOCK_LAZY_MAX (64u * 1024)
-#define SOCK_RXBUF (64u * 1024)          /* receive: small messages are read through this, header and body at once */       /* a part this small, stopped by a caller, waits for callers' polls */
+#define SOCK_LAZY_MAX (64u * 1024)       /* a part this small, stopped by a caller, waits for callers' polls */
+#define SOCK_RXBUF (64u * 1024)          /* receive: small messages are read through this, header and body at once */
+#define SOCK_DRAINED_NS 2000ull          /* a caller does not read again this soon after a read that emptied the socket */
 
 /* What moving a socket's queued parts stopped at. */
 enum sock_stop {
@@ -162,6 +163,8 @@ struct sock_conn {
     uint8_t *rxb;                  /* receive: SOCK_RXBUF bytes read ahead (a part's header and body in one
                                       system call, maybe the next part's too); bytes [rx_head, rx_tail) unused */
     size_t rx_head, rx_tail;
+    uint64_t drained_ns;           /* receive: when a read last emptied the socket (0: not just now) */
+    int by_poller;                 /* the thread moving bytes is an I/O thread (not a caller) */
     sock_conn *more_next;          /* poller->mu: in its carry-over list */
     int in_more;
     sock_conn *lazy_next;          /* net->lazy_mu: in the lazy list */

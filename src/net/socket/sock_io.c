@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 
 #include "net/socket/sock.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -162,14 +163,27 @@ static void take_ahead(sock_conn *k, sock_req *r, size_t n)
     k->rx_head += n;
 }
 
-/* Read what the socket has into the empty read-ahead buffer. */
+/* Read what the socket has into the empty read-ahead buffer.
+ *
+ * A read that returned less than it asked for emptied the socket. A caller
+ * that comes back within SOCK_DRAINED_NS (the next queued part of the same
+ * pass, the next control frame tested by the same round) would only get
+ * EAGAIN: it is told so without the system call, two of them per small
+ * message and side, on the path to the answer (an answer cannot come back
+ * that fast: a loopback round trip takes several microseconds). An I/O
+ * thread, which epoll sent, always reads. */
 static enum step fill_ahead(sock_conn *k)
 {
     k->rx_head = k->rx_tail = 0;
+    if (!k->by_poller && k->drained_ns && tcpx_now_ns() - k->drained_ns < SOCK_DRAINED_NS) return STEP_AGAIN;
     struct iovec v = {k->rxb, SOCK_RXBUF};
     ssize_t m = move_once(k->fd, 0, &v, 1);
-    if (m <= 0) return failed_io(k, m);
+    if (m <= 0) {
+        k->drained_ns = 0;
+        return failed_io(k, m);
+    }
     k->rx_tail = (size_t)m;
+    k->drained_ns = (size_t)m < SOCK_RXBUF ? tcpx_now_ns() : 0;
     return STEP_DONE;
 }
 
@@ -327,6 +341,7 @@ void sock_conn_run(sock_conn *k, int by_poller)
             if (pthread_mutex_trylock(&k->mu)) return;
         }
         atomic_store(&k->kick, 0);
+        k->by_poller = by_poller;
         /* A comm being closed is left alone (its requests are abandoned). */
         enum sock_stop st = atomic_load(&k->comm->closing) ? SOCK_STOP_EMPTY : advance(k, budget);
         set_lowat(k);
