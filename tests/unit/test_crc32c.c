@@ -74,7 +74,8 @@ int main(void)
         size_t cap = 100000;
         uint8_t *l = malloc(cap + 16);
         for (size_t i = 0; i < cap + 16; i++) l[i] = rnd();
-        static const size_t lens[] = {12287, 12288, 12289, 12295, 24575, 24576, 24583, 36864, 49152 + 7, 99999};
+        static const size_t lens[] = {767,   768,   769,   1535,  1536,  4096,      4104,  4152, 12287,
+                                      12288, 12289, 12295, 24575, 24576, 36864, 49152 + 7, 99999};
         for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++)
             for (int align = 0; align < 16; align += 3) {
                 uint32_t a = tcpx_crc32c_update(0x1234567u, l + align, lens[t]);
