@@ -236,6 +236,12 @@ static int sender_main(const bench_opts *o, int boot, int streams)
                "CRC-32C of all their bytes%s, %ld messages checked byte for byte: %s\n",
             p, stamped, crcd, o->crc ? " (host memory)" : " (--no-crc)", verified, errors ? "FAILED" : "OK");
     if (errors) fprintf(f, "%s%llu mismatching bytes/stamps (details on stderr)\n", p, (unsigned long long)errors);
+    if (uses_gpu(o) && gpu == recv_gpu)
+        fprintf(f, "%snote: both processes use GPU %d: without an MPS server (nvidia-cuda-mps-control -d) the GPU "
+                   "switches between their two contexts, and every small GPU copy can wait for the other "
+                   "process's time slice (one H200: 4 KiB GPU messages 330 us each without MPS, 49 us with); "
+                   "with a GPU per process, or MPS, there is no such wait\n",
+                p, gpu);
     fflush(f);
     return errors ? 1 : 0;
 }
