@@ -340,6 +340,15 @@ static tcpx_status digest_init(tcpx_session *s, tcpx_chan *c)
     return TCPX_OK;
 }
 
+/* Just before a chunk goes to the transport: its digest slot and, on the
+ * sender, its digest (a GPU chunk's staged bytes are in place only once
+ * its copy event has fired, which is checked before this). */
+static void digest_prepare(tcpx_session *s, tcpx_chan *c, tcpx_chunk *ch, int is_send)
+{
+    ch->dslot = (int)(c->posted % (size_t)s->window);
+    if (c->ddgst && is_send) c->dig[ch->dslot] = chunk_digest(c, ch);
+}
+
 /* Post chunks to the transport while the window has room (with digests a
  * chunk takes two requests: half the window). */
 static tcpx_status post_chunks(tcpx_session *s, tcpx_chan *c, int is_send)
@@ -358,8 +367,7 @@ static tcpx_status post_chunks(tcpx_session *s, tcpx_chan *c, int is_send)
         if (ch->vec) {
             if (!c->iov && !(c->iov = malloc(TCPX_PACK_MAX_SEGS * sizeof *c->iov)))
                 return tcpx_set_error(TCPX_ERR_NOMEM, "data stream: iovec scratch allocation failed");
-            ch->dslot = (int)(c->posted % (size_t)s->window);
-            if (c->ddgst && is_send) c->dig[ch->dslot] = chunk_digest(c, ch);
+            digest_prepare(s, c, ch, is_send);
             int niov = pack_iov(ch, c->iov, TCPX_PACK_MAX_SEGS);
             if (is_send ? n->isendv(n, c->comm, c->iov, niov, &ch->req) : n->irecvv(n, c->comm, c->iov, niov, &ch->req))
                 return tcpx_set_error(TCPX_ERR_PEER, "data stream: %s", tcpx_last_error());
@@ -380,8 +388,7 @@ static tcpx_status post_chunks(tcpx_session *s, tcpx_chan *c, int is_send)
                 mh = mem_mr(s, ch->dregion, c->comm, &st);
             }
             if (st) return tcpx_set_error(st, "data stream: %s", tcpx_last_error());
-            ch->dslot = (int)(c->posted % (size_t)s->window);
-            if (c->ddgst && is_send) c->dig[ch->dslot] = chunk_digest(c, ch);
+            digest_prepare(s, c, ch, is_send);
             /* A stream that refuses a post is broken (a plugin sees the peer
              * gone there as often as in test): the peer failed, as in test_posted. */
             if (is_send ? n->isend(n, c->comm, buf, ch->len, 0, mh, &ch->req)

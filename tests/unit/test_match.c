@@ -12,27 +12,7 @@
 #include <unistd.h>
 
 #include "core/match.h"
-
-static int failures;
-static uint64_t rng;
-
-#define CHECK(c, ...)                                   \
-    do {                                                \
-        if (!(c)) {                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-            failures++;                                 \
-        }                                               \
-    } while (0)
-
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#include "check.h"
 
 typedef struct item {
     uint64_t tag, serial;      /* serial: push order */
@@ -164,18 +144,10 @@ static void run_reverse(void)
 
 int main(void)
 {
-    const char *e = getenv("TCPX_TEST_SEED");
-    uint64_t seed = e ? strtoull(e, NULL, 0) : ((uint64_t)time(NULL) << 16) ^ (uint64_t)getpid();
-    rng = seed;
-    printf("test_match: seed %" PRIu64 " (TCPX_TEST_SEED reproduces)\n", seed);
+    uint64_t seed = check_seed("test_match");
     run_model(3, 40000);    /* long queues */
     run_model(200, 40000);
     run_model(0, 40000);    /* every tag its own queue: the table grows */
     run_reverse();
-    if (failures) {
-        printf("test_match: %d check(s) FAILED (seed %" PRIu64 ")\n", failures, seed);
-        return 1;
-    }
-    printf("test_match: OK\n");
-    return 0;
+    return check_done("test_match", seed);
 }

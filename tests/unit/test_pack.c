@@ -17,27 +17,8 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "check.h"
 
-static int failures;
-static uint64_t rng;
-
-#define CHECK(c, ...)                            \
-    do {                                         \
-        if (!(c)) {                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                 \
-            printf("\n");                        \
-            failures++;                          \
-        }                                        \
-    } while (0)
-
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 static size_t below(size_t n) { return (size_t)(rnd() % n); }
 
 /* An op over n pieces of the given lengths in one host region. */
@@ -204,17 +185,9 @@ static void test_access(void)
 
 int main(void)
 {
-    const char *e = getenv("TCPX_TEST_SEED");
-    uint64_t seed = e ? strtoull(e, NULL, 0) : ((uint64_t)time(NULL) << 16) ^ (uint64_t)getpid();
-    rng = seed;
-    printf("test_pack: seed %" PRIu64 " (TCPX_TEST_SEED reproduces)\n", seed);
+    uint64_t seed = check_seed("test_pack");
     test_cut();
     test_copy();
     test_access();
-    if (failures) {
-        printf("test_pack: %d check(s) FAILED (seed %" PRIu64 ")\n", failures, seed);
-        return 1;
-    }
-    printf("test_pack: OK\n");
-    return 0;
+    return check_done("test_pack", seed);
 }

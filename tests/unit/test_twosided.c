@@ -19,27 +19,7 @@
 
 #include "core/core.h"
 #include "util/error.h"
-
-static int failures;
-static uint64_t rng;
-
-#define CHECK(c, ...)                                   \
-    do {                                                \
-        if (!(c)) {                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-            failures++;                                 \
-        }                                               \
-    } while (0)
-
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#include "check.h"
 
 static void fill(uint8_t *b, size_t n)
 {
@@ -265,16 +245,8 @@ static void test_receiver(void)
 
 int main(void)
 {
-    const char *e = getenv("TCPX_TEST_SEED");
-    uint64_t seed = e ? strtoull(e, NULL, 0) : ((uint64_t)time(NULL) << 16) ^ (uint64_t)getpid();
-    rng = seed;
-    printf("test_twosided: seed %" PRIu64 " (TCPX_TEST_SEED reproduces)\n", seed);
+    uint64_t seed = check_seed("test_twosided");
     test_sender();
     test_receiver();
-    if (failures) {
-        printf("test_twosided: %d check(s) FAILED (seed %" PRIu64 ")\n", failures, seed);
-        return 1;
-    }
-    printf("test_twosided: OK\n");
-    return 0;
+    return check_done("test_twosided", seed);
 }
