@@ -166,16 +166,18 @@ static void take_ahead(sock_conn *k, sock_req *r, size_t n)
 /* Read what the socket has into the empty read-ahead buffer.
  *
  * A read that returned less than it asked for emptied the socket. A caller
- * that comes back within SOCK_DRAINED_NS (the next queued part of the same
- * pass, the next control frame tested by the same round) would only get
- * EAGAIN: it is told so without the system call, two of them per small
- * message and side, on the path to the answer (an answer cannot come back
- * that fast: a loopback round trip takes several microseconds). An I/O
- * thread, which epoll sent, always reads. */
-static enum step fill_ahead(sock_conn *k)
+ * that comes back for the next message within SOCK_DRAINED_NS (the next
+ * queued part of the same pass, the next control frame tested by the same
+ * round) would only get EAGAIN: at a message boundary (at_start) it is told
+ * so without the system call, two of them per small message and side, on
+ * the path to the answer (an answer cannot come back that fast: a loopback
+ * round trip takes several microseconds). Inside a message, whose bytes
+ * are on their way, and for an I/O thread, which epoll sent, it reads. */
+static enum step fill_ahead(sock_conn *k, int at_start)
 {
     k->rx_head = k->rx_tail = 0;
-    if (!k->by_poller && k->drained_ns && tcpx_now_ns() - k->drained_ns < SOCK_DRAINED_NS) return STEP_AGAIN;
+    if (at_start && !k->by_poller && k->drained_ns && tcpx_now_ns() - k->drained_ns < SOCK_DRAINED_NS)
+        return STEP_AGAIN;
     struct iovec v = {k->rxb, SOCK_RXBUF};
     ssize_t m = move_once(k->fd, 0, &v, 1);
     if (m <= 0) {
@@ -208,7 +210,7 @@ static enum step step_recv(sock_conn *k, sock_req *r, size_t *budget)
             k->rx_head += n;
             k->hdr_done += n;
         } else if (ahead) {
-            enum step st = fill_ahead(k);
+            enum step st = fill_ahead(k, k->hdr_done == 0);
             if (st != STEP_DONE) return st;
         } else {
             struct iovec h = {k->hdr + k->hdr_done, 8 - k->hdr_done};
@@ -229,7 +231,7 @@ static enum step step_recv(sock_conn *k, sock_req *r, size_t *budget)
             continue;
         }
         if (k->len - k->done <= SOCK_RXBUF) { /* the rest fits: read ahead */
-            enum step st = fill_ahead(k);
+            enum step st = fill_ahead(k, 0);
             if (st != STEP_DONE) return st;
             continue;
         }
