@@ -194,6 +194,13 @@ static void check_config(void)
     HX_OK(tcpx_config_apply_env(&cfg));
     HX_CHECK(cfg.spin_us == 0, "TCPX_SPIN_US=0 gave spin_us %d", cfg.spin_us);
     unsetenv("TCPX_SPIN_US");
+    setenv("TCPX_PROGRESS_SPIN_US", "-2", 1);
+    tcpx_config_init(&cfg);
+    HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
+    setenv("TCPX_PROGRESS_SPIN_US", "50", 1);
+    HX_OK(tcpx_config_apply_env(&cfg));
+    HX_CHECK(cfg.progress_spin_us == 50, "TCPX_PROGRESS_SPIN_US=50 gave progress_spin_us %d", cfg.progress_spin_us);
+    unsetenv("TCPX_PROGRESS_SPIN_US");
     setenv("TCPX_IO_THREADS", "65", 1);
     tcpx_config_init(&cfg);
     HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
@@ -203,6 +210,9 @@ static void check_config(void)
     HX_EXPECT(tcpx_session_create(&cfg, &s), TCPX_ERR_INVALID);
     tcpx_config_init(&cfg);
     cfg.io_threads = -1;
+    HX_EXPECT(tcpx_session_create(&cfg, &s), TCPX_ERR_INVALID);
+    tcpx_config_init(&cfg);
+    cfg.progress_spin_us = 1000001;
     HX_EXPECT(tcpx_session_create(&cfg, &s), TCPX_ERR_INVALID);
     tcpx_session_destroy(NULL);
 }
