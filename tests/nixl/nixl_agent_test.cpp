@@ -349,7 +349,8 @@ int run_initiator()
             std::vector<Block> v = plan(salt, n);
             if (write) fill(i, v, true, 0);
             else expect("filled");
-            std::string note = write ? "w" + std::to_string(salt) : std::string();
+            std::string note; // (built by appends: "w" + to_string trips a false -Wrestrict in GCC 12)
+            if (write) note.append("w").append(std::to_string(salt));
             nixl_status_t st = transfer(i, write ? NIXL_WRITE : NIXL_READ, local_descs(i, v), remote_descs(i, v), &note);
             CHECK(st == NIXL_SUCCESS, "%s of %zu descriptors: %s", write ? "WRITE" : "READ", n,
                   nixlEnumStrings::statusStr(st).c_str());
