@@ -12,7 +12,7 @@ add_remote_agent) through a pipe. Then I:
   4. sends a standalone notification (send_notif);
   5. WRITEs a block beyond T's registration: refused, T untouched.
 Exit status 0 when everything matched; 77 (skipped) when NIXL's python
-package or the TCPX plugin is not to be found.
+package, numpy or the TCPX plugin is not to be found.
 
   NIXL_PLUGIN_DIR=<dir with libplugin_TCPX.so> PYTHONPATH=<NIXL's python dir> \
       python3 nixl_python_check.py [seed]
@@ -22,7 +22,11 @@ import os
 import sys
 import time
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError as e:  # NIXL's python API needs numpy buffers here
+    print(f"SKIP: numpy cannot be imported ({e}): install python3-numpy", flush=True)
+    sys.exit(77)
 
 SIZE = 8 << 20
 BLOCKS = 200
