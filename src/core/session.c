@@ -70,8 +70,9 @@ tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
     s->wake = sess_wake;
     /* The progress thread's spin pays where cores are to spare; on two it
      * takes the I/O threads' core. 100 us covers the gap between a passive
-     * target's requests at 4 in flight (measured on 16 cores: 20 us left
-     * READ 1-2 MiB at 82-89 % of WRITE, 100 us 93-104 %). Application
+     * target's requests at 4 in flight (16 cores, one machine: READ of host
+     * 1-2 MiB and GPU 16-64 KiB ran 76-92 % of WRITE with 20 us, 90-104 %
+     * with 100 us; docs/PERFORMANCE.md). Application
      * waits on small transfers poll the sockets themselves (tcpx_xfer_wait). */
     int spin_us = s->cfg.progress_spin_us >= 0 ? s->cfg.progress_spin_us
                                                : sysconf(_SC_NPROCESSORS_ONLN) >= 4 ? 100 : 0;
