@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -107,6 +108,23 @@ static void check_strerror(void)
     HX_CHECK(tcpx_strerror((tcpx_status)42) != NULL, "tcpx_strerror(42) is NULL");
 }
 
+/* An int knob's variable: `bad` is refused, `good` lands in the field at off. */
+static void check_env_int(const char *var, const char *bad, int good, size_t off)
+{
+    tcpx_config cfg;
+    char text[16];
+    setenv(var, bad, 1);
+    tcpx_config_init(&cfg);
+    HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
+    snprintf(text, sizeof text, "%d", good);
+    setenv(var, text, 1);
+    HX_OK(tcpx_config_apply_env(&cfg));
+    int got;
+    memcpy(&got, (const char *)&cfg + off, sizeof got);
+    HX_CHECK(got == good, "%s=%d gave %d", var, good, got);
+    unsetenv(var);
+}
+
 static void check_config(void)
 {
     tcpx_config cfg;
@@ -146,13 +164,7 @@ static void check_config(void)
     cfg.net_device = 0;
     HX_OK(tcpx_session_create(&cfg, &s));
     tcpx_session_destroy(s);
-    setenv("TCPX_NET_DEVICE", "-5", 1);
-    tcpx_config_init(&cfg);
-    HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
-    setenv("TCPX_NET_DEVICE", "0", 1);
-    HX_OK(tcpx_config_apply_env(&cfg));
-    HX_CHECK(cfg.net_device == 0, "TCPX_NET_DEVICE=0 gave net_device %d", cfg.net_device);
-    unsetenv("TCPX_NET_DEVICE");
+    check_env_int("TCPX_NET_DEVICE", "-5", 0, offsetof(tcpx_config, net_device));
     setenv("TCPX_CHANNELS", "four", 1);
     tcpx_config_init(&cfg);
     HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
@@ -187,20 +199,8 @@ static void check_config(void)
     unsetenv("TCPX_UNEXPECTED_MAX_BYTES");
     /* The knobs of the socket transport and of waiting: range checked by
      * the environment and by session creation alike. */
-    setenv("TCPX_SPIN_US", "-1", 1);
-    tcpx_config_init(&cfg);
-    HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
-    setenv("TCPX_SPIN_US", "0", 1);
-    HX_OK(tcpx_config_apply_env(&cfg));
-    HX_CHECK(cfg.spin_us == 0, "TCPX_SPIN_US=0 gave spin_us %d", cfg.spin_us);
-    unsetenv("TCPX_SPIN_US");
-    setenv("TCPX_PROGRESS_SPIN_US", "-2", 1);
-    tcpx_config_init(&cfg);
-    HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
-    setenv("TCPX_PROGRESS_SPIN_US", "50", 1);
-    HX_OK(tcpx_config_apply_env(&cfg));
-    HX_CHECK(cfg.progress_spin_us == 50, "TCPX_PROGRESS_SPIN_US=50 gave progress_spin_us %d", cfg.progress_spin_us);
-    unsetenv("TCPX_PROGRESS_SPIN_US");
+    check_env_int("TCPX_SPIN_US", "-1", 0, offsetof(tcpx_config, spin_us));
+    check_env_int("TCPX_PROGRESS_SPIN_US", "-2", 50, offsetof(tcpx_config, progress_spin_us));
     setenv("TCPX_IO_THREADS", "65", 1);
     tcpx_config_init(&cfg);
     HX_EXPECT(tcpx_config_apply_env(&cfg), TCPX_ERR_INVALID);
