@@ -607,6 +607,25 @@ void hx_wait_killed(pid_t pid, int sig, int timeout_ms)
     HX_FAIL("child %d died of signal %d, expected %d", (int)pid, WTERMSIG(status), sig);
 }
 
+void hx_stop(pid_t pid, int timeout_ms)
+{
+    HX_CHECK(kill(pid, SIGSTOP) == 0, "SIGSTOP %s (pid %d): %s", child_role(pid), (int)pid, strerror(errno));
+    uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(timeout_ms);
+    for (;;) {
+        int status = 0;
+        pid_t r = waitpid(pid, &status, WNOHANG | WUNTRACED);
+        if (r == pid && WIFSTOPPED(status)) return;
+        if (r == pid) {
+            forget_child(pid);
+            HX_FAIL("child %s (pid %d) ended (status 0x%x) instead of stopping", child_role(pid), (int)pid, status);
+        }
+        if (r < 0 && errno != EINTR) HX_FAIL("waitpid(%d): %s", (int)pid, strerror(errno));
+        HX_CHECK(hx_now_ms() < deadline, "child %s (pid %d) not stopped %d ms after SIGSTOP", child_role(pid),
+                 (int)pid, timeout_ms);
+        hx_sleep_ms(1);
+    }
+}
+
 /* ---------------------------------------------------------------- sessions */
 
 tcpx_session *hx_session_ex(const hx_sess_opts *o)

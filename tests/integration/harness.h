@@ -138,6 +138,10 @@ void hx_wait_all(const pid_t *pids, int n, int timeout_ms);
 void hx_expect_str_watch(int fd, const char *want, const pid_t *pids, int n, int timeout_ms);
 /* Wait for a child killed on purpose: must be dead of signal sig within timeout. */
 void hx_wait_killed(pid_t pid, int sig, int timeout_ms);
+/* SIGSTOP a child and return once every one of its threads has stopped (kill
+ * returns before that: a thread running on another core may still answer a
+ * request sent meanwhile); fail if it has not stopped within timeout_ms. */
+void hx_stop(pid_t pid, int timeout_ms);
 /* Create a socketpair (stream); fds[0] for one side, fds[1] for the other. */
 void hx_pair(int fds[2]);
 

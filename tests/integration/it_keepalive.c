@@ -159,7 +159,7 @@ int main(void)
     hx_expect_str_watch(ctl_b[0], "stop A", all, 3, 60000);
     hx_sleep_ms(100); /* A is in its sleep loop, the connection idle */
     uint64_t t = hx_now_ms();
-    HX_CHECK(kill(pa, SIGSTOP) == 0, "SIGSTOP A");
+    hx_stop(pa, 5000);
     hx_send_u64(ctl_b[0], t);
     hx_log("stopped A while B waits on it");
     pid_t bc[2] = {pb, pc};

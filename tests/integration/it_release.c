@@ -128,6 +128,12 @@ static void case_b(ctx *c, size_t size, uint64_t tag)
                  "the only send of its tag had been released before it was posted: %s",
                  what, tcpx_strerror(st), ms, tcpx_last_error());
         HX_CHECK_PATTERN("receive region while nothing may arrive", c->rcv.ptr, 8 * MiB, c->guard, 0);
+        /* Still pending. This call also orders the read above before the
+         * progress thread's later write of the new bytes for the race
+         * detector, which cannot see that A sends them only after our
+         * "send again" below. */
+        HX_CHECK(tcpx_xfer_test(x) == TCPX_IN_PROGRESS, "%s: the receive ended before A sent again: %s", what,
+                 tcpx_last_error());
         hx_send_str(c->fd, "send again");
         HX_WAIT_OK(x, 30000, what);
         tcpx_xfer_release(x);

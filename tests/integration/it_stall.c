@@ -135,7 +135,7 @@ int main(void)
     pid_t all[3] = {pa, pb, pc};
     hx_expect_str_watch(ctl_b[0], "moving", all, 3, 60000);
     uint64_t t = hx_now_ms();
-    HX_CHECK(kill(pb, SIGSTOP) == 0, "SIGSTOP B");
+    hx_stop(pb, 5000);
     hx_send_u64(ctl_a[0], t);
     hx_log("stopped receiver B mid-transfer");
     pid_t ac[2] = {pa, pc};
