@@ -645,6 +645,12 @@ void sess_progress_locked(tcpx_session *s);
 /* Put what was just posted to p on the wire, reading nothing. */
 void sess_push_locked(tcpx_session *s, tcpx_peer *p);
 void sess_wake(void *arg);
+/* A round for a caller that polls (tcpx_xfer_test, tcpx_notify_poll,
+ * tcpx_session_progress): it will be back at once, so the transport may
+ * leave it work (tcpx_net caller_polls). */
+void sess_poll_locked(tcpx_session *s);
+/* The transport's serve hook: a round for a session nobody progresses. */
+void sess_io_serve(void *arg);
 void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline);
 /* The same for a caller holding s->mu: released while asleep, held again on return. */
 void sess_nap_locked(tcpx_session *s, uint64_t seen, uint64_t deadline);

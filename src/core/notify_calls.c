@@ -68,7 +68,7 @@ tcpx_status tcpx_notify_poll(tcpx_session *s, char *peer, size_t peer_cap, void 
 {
     if (!s || !peer || !len || (cap && !buf)) return tcpx_set_error(TCPX_ERR_INVALID, "notify_poll: NULL argument");
     sess_lock(s);
-    sess_progress_locked(s);
+    sess_poll_locked(s);
     tcpx_notif *n = s->inbox_head;
     tcpx_status st = TCPX_IN_PROGRESS;
     if (n) {

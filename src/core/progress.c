@@ -116,6 +116,14 @@ void sess_progress_locked(tcpx_session *s)
     progress_round(s);
 }
 
+void sess_poll_locked(tcpx_session *s)
+{
+    tcpx_net *n = s->net;
+    if (n && n->caller_polls) n->caller_polls(n, 1);
+    sess_progress_locked(s);
+    if (n && n->caller_polls) n->caller_polls(n, 0);
+}
+
 /* Called by transport threads on every completion. */
 void sess_wake(void *arg)
 {
@@ -124,6 +132,25 @@ void sess_wake(void *arg)
     s->wake_seq++;
     pthread_cond_broadcast(&s->wake_cv);
     pthread_mutex_unlock(&s->wake_mu);
+}
+
+#define BG_IDLE_NS 1000000ull
+
+/* Called by a transport thread after its completions, before it notifies:
+ * a session that no application thread is progressing (a passive target)
+ * gets its round here at once, so an ACK or a READ's reply leaves without
+ * first waking the progress thread. Only where the session has a progress
+ * thread (without one, rounds run in the application's calls only), and
+ * never waiting for the session lock. */
+void sess_io_serve(void *arg)
+{
+    tcpx_session *s = arg;
+    if (!s->cfg.progress_thread) return;
+    uint64_t app = atomic_load_explicit(&s->last_app_ns, memory_order_relaxed);
+    if (tcpx_now_ns() - app < BG_IDLE_NS) return;
+    if (pthread_mutex_trylock(&s->mu)) return;
+    progress_round(s);
+    pthread_mutex_unlock(&s->mu);
 }
 
 uint64_t sess_wake_seq(tcpx_session *s) { return atomic_load_explicit(&s->wake_seq, memory_order_acquire); }
@@ -168,7 +195,6 @@ void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
     wait_until(s, seen, deadline < cap ? deadline : cap, 0);
 }
 
-#define BG_IDLE_NS 1000000ull
 #define BG_IDLE_MAX_NS 128000000ull
 
 /* The background thread serves the session while no application thread
@@ -234,7 +260,7 @@ tcpx_status tcpx_session_progress(tcpx_session *s)
 {
     if (!s) return tcpx_set_error(TCPX_ERR_INVALID, "session is NULL");
     sess_lock(s);
-    sess_progress_locked(s);
+    sess_poll_locked(s);
     sess_unlock(s);
     return TCPX_OK;
 }

@@ -271,7 +271,7 @@ tcpx_status tcpx_xfer_test(tcpx_xfer *x)
     tcpx_status live = xfer_live(x);
     if (live) return live;
     sess_lock(x->s);
-    sess_progress_locked(x->s);
+    sess_poll_locked(x->s);
     tcpx_status st = xfer_state(x);
     sess_unlock(x->s);
     /* Callers poll this in a loop (NIXL's getXferStatus): let the threads

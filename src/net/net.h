@@ -54,6 +54,14 @@ typedef struct tcpx_net_props {
  * so that a waiting caller can wake up instead of polling. May be NULL. */
 typedef void (*tcpx_net_notify_fn)(void *arg);
 
+/* Called by a transport's own thread after it notified, holding none of the
+ * transport's locks, before it goes back to waiting for its sockets: the
+ * owner may do its own work there (the core answers for a session that no
+ * other thread is progressing: a passive target's ACK or READ reply then
+ * leaves without waking a second thread). May call back into the
+ * transport, including closing comms. May be NULL. */
+typedef void (*tcpx_net_serve_fn)(void *arg);
+
 /* Transport-wide options the core passes at init. */
 typedef struct tcpx_net_opts {
     int socks_per_comm;            /* built-in transport: TCP sockets per comm */
@@ -61,6 +69,7 @@ typedef struct tcpx_net_opts {
     int peer_timeout_ms;           /* TCP_USER_TIMEOUT and similar */
     const char *bind_addr;         /* numeric address to listen on, "" = auto */
     tcpx_net_notify_fn notify;
+    tcpx_net_serve_fn serve;       /* with notify_arg */
     void *notify_arg;
 } tcpx_net_opts;
 
@@ -115,6 +124,13 @@ struct tcpx_net {
      * socket transport leaves small requests to callers' test() polls while
      * they poll, and hands them to its I/O threads here.) Thread-safe. */
     void (*arm)(tcpx_net *n);
+    /* Optional (may be NULL): the calling thread starts (on = 1) or stops
+     * (0) polling: until it stops, it calls test() again at once, so the
+     * transport may leave it work that its own threads would otherwise do
+     * (the socket transport, on a machine of one or two cores, has such a
+     * caller move large messages' bytes too: its I/O threads would only
+     * take the core from it). arm() still hands everything over. */
+    void (*caller_polls)(tcpx_net *n, int on);
     /* Hand back a finished irecv (its buffers, and for plugins its request
      * slot), strictly in posting order. Transports without offload: no-op. */
     int (*irecv_consumed)(tcpx_net *n, void *recv_comm, void *request);

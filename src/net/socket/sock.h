@@ -60,6 +60,8 @@ typedef struct sock_poller {
     atomic_uint gen;               /* rounds (events, then carried-over sockets) finished */
     pthread_mutex_t mu;            /* guards the carry-over list */
     sock_conn *more_head, *more_tail; /* sockets whose budget ran out with bytes still to move */
+    struct sock_net *net;
+    int notify_due;                /* own thread only: a completion of this round not yet notified */
 } sock_poller;
 
 /* A socket whose readiness is only noticed (a listener): its poller sets
@@ -79,6 +81,7 @@ typedef struct sock_net {
     int peer_timeout_ms;
     int hello_timeout_ms;
     tcpx_net_notify_fn notify;
+    tcpx_net_serve_fn serve;
     void *notify_arg;
     struct sockaddr_storage bind_ss; /* port 0 */
     socklen_t bind_len;
@@ -92,6 +95,7 @@ typedef struct sock_net {
     void (*run)(sock_conn *k, int by_poller); /* what an I/O thread does with a ready socket (sock_conn_run) */
     pthread_mutex_t lazy_mu;       /* guards the lazy list */
     sock_conn *lazy_head;          /* sockets left unarmed for callers' polls (sock_arm arms them) */
+    int pollers_move_all;          /* a polling caller moves large parts too (1-2 cores: sock_caller_polls) */
 } sock_net;
 
 /* ---- addresses and options (sock_addr.c) ---- */
@@ -218,6 +222,10 @@ static inline int sock_comm_failed(sock_comm *c)
 {
     return atomic_load_explicit(&c->fail_status, memory_order_acquire);
 }
+/* Tell the owner a request may have finished. On one of n's I/O threads the
+ * call is put off to the end of that thread's round (sock_poller_defer), so
+ * a round that finishes several requests wakes the owner once, and the
+ * owner's serve hook runs first. */
 void sock_notify(sock_net *n);
 
 /* ---- the I/O thread pool (sock_poll.c) ---- */
@@ -233,11 +241,16 @@ void sock_conn_arm(sock_conn *k);
 void sock_conn_lazy(sock_conn *k);
 /* The tcpx_net arm call: every lazy socket is armed. */
 void sock_arm(tcpx_net *n);
+/* The tcpx_net caller_polls call. */
+void sock_caller_polls(tcpx_net *n, int on);
 /* The poller continues k (its budget ran out). */
 void sock_conn_carry(sock_conn *k);
 /* Take c's sockets out of their sets and lists and wait until no I/O
  * thread can be touching them. */
 void sock_pollers_detach(sock_comm *c);
+/* On an I/O thread of n: note that its round finished a request (notified
+ * at the end of the round) and return 1; elsewhere return 0. */
+int sock_poller_defer(sock_net *n);
 /* Watch f->fd for reading: f->ready is set and the owner notified on each
  * arrival (f->net set by the caller). */
 int sock_poller_watch(sock_net *n, sock_flag *f);

@@ -10,7 +10,7 @@
 
 void sock_notify(sock_net *n)
 {
-    if (n->notify) n->notify(n->notify_arg);
+    if (!sock_poller_defer(n) && n->notify) n->notify(n->notify_arg);
 }
 
 void sock_comm_fail(sock_comm *c, int st, const char *fmt, ...)

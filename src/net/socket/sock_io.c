@@ -333,9 +333,24 @@ static void set_lowat(sock_conn *k)
     if (setsockopt(k->fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0) k->lowat = want;
 }
 
+/* The transport whose sockets this thread is polling (sock_caller_polls),
+ * where such a caller moves every part itself. */
+static __thread sock_net *tl_polling;
+
+void sock_caller_polls(tcpx_net *net, int on)
+{
+    sock_net *n = (sock_net *)net;
+    tl_polling = on && n->pollers_move_all ? n : NULL;
+}
+
+/* A caller that comes back at once (it polls) and moves every part: what it
+ * leaves waits on the lazy list for its next poll, not for an I/O thread. */
+static int caller_keeps(const sock_conn *k, int by_poller) { return !by_poller && tl_polling == k->comm->net; }
+
 void sock_conn_run(sock_conn *k, int by_poller)
 {
     size_t budget = by_poller ? SOCK_POLLER_BUDGET : SOCK_CALLER_BUDGET;
+    int keep = caller_keeps(k, by_poller);
     for (;;) {
         if (pthread_mutex_trylock(&k->mu)) {
             /* Busy: ask the mover to look again, unless it just let go. */
@@ -348,9 +363,12 @@ void sock_conn_run(sock_conn *k, int by_poller)
         enum sock_stop st = atomic_load(&k->comm->closing) ? SOCK_STOP_EMPTY : advance(k, budget);
         set_lowat(k);
         if (st == SOCK_STOP_BUDGET) {
-            sock_conn_carry(k);
+            if (keep)
+                sock_conn_lazy(k);
+            else
+                sock_conn_carry(k);
         } else if (st == SOCK_STOP_AGAIN) {
-            if (!by_poller && small_head(k))
+            if (keep || (!by_poller && small_head(k)))
                 sock_conn_lazy(k);
             else
                 sock_conn_arm(k);
@@ -361,7 +379,10 @@ void sock_conn_run(sock_conn *k, int by_poller)
          * finding it busy: the poller may have taken k off its list and
          * given up, so k goes back there. */
         if (st == SOCK_STOP_BUDGET && !by_poller) {
-            sock_conn_carry(k);
+            if (keep)
+                sock_conn_lazy(k);
+            else
+                sock_conn_carry(k);
             return;
         }
     }
@@ -535,8 +556,11 @@ int sock_test(tcpx_net *n, void *request, int *done, size_t *size)
         /* The short path: the caller moves a small request's parts at the
          * head of their sockets itself (a receive's answer is read by whoever
          * polls). Large ones are the I/O threads' (a poll that moved them
-         * would take milliseconds: a window of chunks). */
-        for (int i = 0; r->size <= SOCK_CALLER_BUDGET && i < c->nsocks; i++)
+         * would take milliseconds: a window of chunks), except for a polling
+         * caller on a machine of one or two cores (sock_caller_polls), who
+         * moves up to SOCK_CALLER_BUDGET of them per socket and call. */
+        int mine = r->size <= SOCK_CALLER_BUDGET || tl_polling == c->net;
+        for (int i = 0; mine && i < c->nsocks; i++)
             if (queue_head(&c->conns[i]) == &r->parts[i]) sock_conn_run(&c->conns[i], 0);
         if (atomic_load_explicit(&r->parts_left, memory_order_acquire) > 0) return TCPX_OK;
     }

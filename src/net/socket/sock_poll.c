@@ -6,14 +6,18 @@
  * thread. A socket is armed (EPOLLONESHOT) only while work waits for it and
  * nobody else will come for it: a mover that stops at the socket's
  * would-block arms it, except a caller stopped by a small part, which puts
- * the socket on the lazy list instead: callers poll it, and sock_arm (the
+ * the socket on the lazy list instead (so does a caller that polls, on a
+ * machine of one or two cores, whatever the part): callers poll it, and sock_arm (the
  * core calls it before any thread sleeps) arms the list. So a message
  * answered while its caller polls costs no I/O thread wake-up. A mover that
  * spends its byte budget with bytes left hands the socket to its poller's
  * carry-over list, served after the next round of events. A comm being
  * closed is taken out of its poller's set and lists and freed only after
  * that poller has finished the round it was in (its generation moved on),
- * so no thread touches it after. Listeners are watched too (sock_flag,
+ * so no thread touches it after. Completions a round finishes are notified
+ * once, at its end (sock_poller_defer); the owner's serve hook runs just
+ * before, outside the round, so that it may close comms (their detach does
+ * not wait for the thread it runs on). Listeners are watched too (sock_flag,
  * edge-triggered): an arrival sets a flag, so accept costs nothing while no
  * connection is pending.
  */
@@ -63,6 +67,25 @@ static int take_carried(sock_poller *p, sock_conn **out, int cap)
 
 static __thread sock_poller *this_poller; /* set in a poller's own thread */
 
+int sock_poller_defer(sock_net *n)
+{
+    if (!this_poller || this_poller->net != n) return 0;
+    this_poller->notify_due = 1;
+    return 1;
+}
+
+/* After a round: the owner's hook, then one notification. Completions the
+ * hook's own work finishes are covered by that notification too. */
+static void notify_round(sock_poller *p)
+{
+    if (!p->notify_due) return;
+    p->notify_due = 0;
+    sock_net *n = p->net;
+    if (n->serve) n->serve(n->notify_arg);
+    p->notify_due = 0;
+    if (n->notify) n->notify(n->notify_arg);
+}
+
 static void *poller_main(void *arg)
 {
     sock_poller *p = arg;
@@ -86,7 +109,7 @@ static void *poller_main(void *arg)
             } else if (d & FLAG_TAG) {
                 sock_flag *f = (sock_flag *)(d & ~FLAG_TAG);
                 atomic_store(&f->ready, 1);
-                sock_notify(f->net);
+                p->notify_due = 1;
             } else {
                 sock_conn *k = (sock_conn *)d;
                 atomic_store(&k->armed, 0); /* one shot: the kernel disarmed it */
@@ -100,6 +123,7 @@ static void *poller_main(void *arg)
         for (int i = 0; i < nc; i++) carried_now[i]->comm->net->run(carried_now[i], 1);
         /* Nothing of this round is touched any more. */
         atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+        notify_round(p);
     }
     return NULL;
 }
@@ -140,7 +164,10 @@ int sock_pollers_init(sock_net *n, int nthreads)
     if (nthreads > SOCK_MAX_POLLERS) nthreads = SOCK_MAX_POLLERS;
     n->pollers = calloc((size_t)nthreads, sizeof *n->pollers);
     if (!n->pollers) return tcpx_set_error(TCPX_ERR_NOMEM, "socket transport: poller allocation failed");
-    for (int i = 0; i < nthreads; i++) n->pollers[i].epfd = n->pollers[i].evfd = -1;
+    for (int i = 0; i < nthreads; i++) {
+        n->pollers[i].epfd = n->pollers[i].evfd = -1;
+        n->pollers[i].net = n;
+    }
     n->npollers = nthreads;
     pthread_mutex_init(&n->poll_mu, NULL);
     pthread_mutex_init(&n->lazy_mu, NULL);
@@ -275,11 +302,13 @@ static void uncarry(sock_poller *p, sock_conn *k)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* Wait until every poller in seen[0..n) finished the round it was in. */
+/* Wait until every poller in seen[0..n) finished the round it was in. The
+ * poller this runs on (its serve hook closing a comm) is between rounds. */
 static void wait_rounds(sock_poller **seen, const unsigned *gen, int n)
 {
     /* Each poller finishes its round quickly (nothing in it blocks). */
     for (int j = 0; j < n; j++) {
+        if (seen[j] == this_poller) continue;
         struct timespec nap = {0, 20000};
         while (atomic_load_explicit(&seen[j]->gen, memory_order_acquire) == gen[j]) nanosleep(&nap, NULL);
     }
