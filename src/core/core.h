@@ -364,6 +364,7 @@ typedef struct tcpx_session {
     pthread_mutex_t wake_mu;
     pthread_cond_t wake_cv;
     _Atomic uint64_t wake_seq;     /* changed under wake_mu; read without it */
+    atomic_int nappers;            /* application threads asleep in sess_nap_locked */
     int notify_supported;
     uint64_t wait_spin_ns;         /* a wait for a small transfer polls this long before it sleeps */
     uint64_t spin_ns;              /* the progress thread watches the wake counter this long before
@@ -649,8 +650,10 @@ void sess_wake(void *arg);
  * tcpx_session_progress): it will be back at once, so the transport may
  * leave it work (tcpx_net caller_polls). */
 void sess_poll_locked(tcpx_session *s);
-/* The transport's serve hook: a round for a session nobody progresses. */
-void sess_io_serve(void *arg);
+/* The transport's idle and serve hooks: a round, on a transport thread, for
+ * a session no other thread progresses. */
+int sess_io_idle(void *arg);
+int sess_io_serve(void *arg);
 void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline);
 /* The same for a caller holding s->mu: released while asleep, held again on return. */
 void sess_nap_locked(tcpx_session *s, uint64_t seen, uint64_t deadline);

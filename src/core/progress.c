@@ -92,13 +92,24 @@ static void peer_round(tcpx_peer *p)
 /* What a post has queued for p goes out now: its data comms' sends, then
  * its control messages. Nothing is read (that is a round's job), so a post
  * costs no system call for an answer that cannot have come yet. */
+static __thread int tl_polled; /* this thread's last wait was a poll (not a nap) */
+
+static void polls(tcpx_session *s, int on)
+{
+    if (s->net && s->net->caller_polls) s->net->caller_polls(s->net, on);
+}
+
 void sess_push_locked(tcpx_session *s, tcpx_peer *p)
 {
     atomic_store_explicit(&s->last_app_ns, tcpx_now_ns(), memory_order_relaxed);
     if (ctrl_check(p)) return;
-    for (int c = 0; c < p->ntx; c++)
-        if (chan_round(p, &p->tx[c], 1, NULL)) return;
-    if (ctrl_check(p)) return;
+    /* A thread that polled for its last transfer is taken to poll for this
+     * one too (NIXL's agent: post, poll, repost). */
+    if (tl_polled) polls(s, 1);
+    int failed = 0;
+    for (int c = 0; c < p->ntx && !failed; c++) failed = chan_round(p, &p->tx[c], 1, NULL);
+    if (tl_polled) polls(s, 0);
+    if (failed || ctrl_check(p)) return;
     tcpx_status st = ctrl_flush(p);
     if (st) peer_fail(p, st, "%s", tcpx_last_error());
 }
@@ -118,10 +129,10 @@ void sess_progress_locked(tcpx_session *s)
 
 void sess_poll_locked(tcpx_session *s)
 {
-    tcpx_net *n = s->net;
-    if (n && n->caller_polls) n->caller_polls(n, 1);
+    tl_polled = 1;
+    polls(s, 1);
     sess_progress_locked(s);
-    if (n && n->caller_polls) n->caller_polls(n, 0);
+    polls(s, 0);
 }
 
 /* Called by transport threads on every completion. */
@@ -136,21 +147,28 @@ void sess_wake(void *arg)
 
 #define BG_IDLE_NS 1000000ull
 
-/* Called by a transport thread after its completions, before it notifies:
- * a session that no application thread is progressing (a passive target)
- * gets its round here at once, so an ACK or a READ's reply leaves without
- * first waking the progress thread. Only where the session has a progress
- * thread (without one, rounds run in the application's calls only), and
- * never waiting for the session lock. */
-void sess_io_serve(void *arg)
+/* A session that no application thread has progressed for BG_IDLE_NS (a
+ * passive target) gets its round on the transport thread that completed
+ * something for it, before that thread notifies: an ACK or a READ's reply
+ * then leaves without first waking the progress thread. Only where the
+ * session has a progress thread (without one, rounds run in the
+ * application's calls only); never waiting for the session lock. */
+int sess_io_idle(void *arg)
 {
     tcpx_session *s = arg;
-    if (!s->cfg.progress_thread) return;
     uint64_t app = atomic_load_explicit(&s->last_app_ns, memory_order_relaxed);
-    if (tcpx_now_ns() - app < BG_IDLE_NS) return;
-    if (pthread_mutex_trylock(&s->mu)) return;
+    return s->cfg.progress_thread && tcpx_now_ns() - app >= BG_IDLE_NS;
+}
+
+/* 1 when the round ran and no thread sleeps on the wake counter: the
+ * progress thread then need not be woken for what this round has done. */
+int sess_io_serve(void *arg)
+{
+    tcpx_session *s = arg;
+    if (!sess_io_idle(s) || pthread_mutex_trylock(&s->mu)) return 0;
     progress_round(s);
     pthread_mutex_unlock(&s->mu);
+    return atomic_load_explicit(&s->nappers, memory_order_acquire) == 0;
 }
 
 uint64_t sess_wake_seq(tcpx_session *s) { return atomic_load_explicit(&s->wake_seq, memory_order_acquire); }
@@ -161,8 +179,13 @@ uint64_t sess_wake_seq(tcpx_session *s) { return atomic_load_explicit(&s->wake_s
  * is still looked at. */
 void sess_nap_locked(tcpx_session *s, uint64_t seen, uint64_t deadline)
 {
+    tl_polled = 0;
+    /* Counted before the lock goes: a serve hook that takes it after us
+     * then knows it must wake us (sess_io_serve). */
+    atomic_fetch_add_explicit(&s->nappers, 1, memory_order_acq_rel);
     pthread_mutex_unlock(&s->mu);
     sess_wait_event(s, seen, deadline);
+    atomic_fetch_sub_explicit(&s->nappers, 1, memory_order_acq_rel);
     pthread_mutex_lock(&s->mu);
 }
 

@@ -103,6 +103,7 @@ tcpx_status open_transport(tcpx_session *s)
         .peer_timeout_ms = s->cfg.peer_timeout_ms,
         .bind_addr = s->cfg.bind_addr,
         .notify = sess_wake,
+        .idle = sess_io_idle,
         .serve = sess_io_serve,
         .notify_arg = s,
     };

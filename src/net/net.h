@@ -54,13 +54,17 @@ typedef struct tcpx_net_props {
  * so that a waiting caller can wake up instead of polling. May be NULL. */
 typedef void (*tcpx_net_notify_fn)(void *arg);
 
-/* Called by a transport's own thread after it notified, holding none of the
- * transport's locks, before it goes back to waiting for its sockets: the
- * owner may do its own work there (the core answers for a session that no
- * other thread is progressing: a passive target's ACK or READ reply then
- * leaves without waking a second thread). May call back into the
- * transport, including closing comms. May be NULL. */
-typedef void (*tcpx_net_serve_fn)(void *arg);
+/* Optional pair (NULL: not used). idle: whether the owner has no thread of
+ * its own progressing it now; cheap, called on every completion. While it
+ * is idle, a transport thread puts its notifications off to the end of its
+ * round of work, then calls serve, holding none of the transport's locks,
+ * and notifies after unless serve returned 1 (it has seen to everything and
+ * nobody waits): the owner does its work there (the core runs the session's
+ * round: a passive target's ACK or READ reply leaves without waking a
+ * second thread). serve may call back into the transport, including
+ * closing comms. */
+typedef int (*tcpx_net_idle_fn)(void *arg);
+typedef int (*tcpx_net_serve_fn)(void *arg);
 
 /* Transport-wide options the core passes at init. */
 typedef struct tcpx_net_opts {
@@ -69,7 +73,8 @@ typedef struct tcpx_net_opts {
     int peer_timeout_ms;           /* TCP_USER_TIMEOUT and similar */
     const char *bind_addr;         /* numeric address to listen on, "" = auto */
     tcpx_net_notify_fn notify;
-    tcpx_net_serve_fn serve;       /* with notify_arg */
+    tcpx_net_idle_fn idle;         /* these two with notify_arg */
+    tcpx_net_serve_fn serve;
     void *notify_arg;
 } tcpx_net_opts;
 

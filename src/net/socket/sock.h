@@ -61,7 +61,7 @@ typedef struct sock_poller {
     pthread_mutex_t mu;            /* guards the carry-over list */
     sock_conn *more_head, *more_tail; /* sockets whose budget ran out with bytes still to move */
     struct sock_net *net;
-    int notify_due;                /* own thread only: a completion of this round not yet notified */
+    int serve_due;                 /* own thread only: a notification put off to the end of the round */
 } sock_poller;
 
 /* A socket whose readiness is only noticed (a listener): its poller sets
@@ -82,6 +82,7 @@ typedef struct sock_net {
     int hello_timeout_ms;
     tcpx_net_notify_fn notify;
     tcpx_net_serve_fn serve;
+    tcpx_net_idle_fn idle;
     void *notify_arg;
     struct sockaddr_storage bind_ss; /* port 0 */
     socklen_t bind_len;
@@ -222,10 +223,9 @@ static inline int sock_comm_failed(sock_comm *c)
 {
     return atomic_load_explicit(&c->fail_status, memory_order_acquire);
 }
-/* Tell the owner a request may have finished. On one of n's I/O threads the
- * call is put off to the end of that thread's round (sock_poller_defer), so
- * a round that finishes several requests wakes the owner once, and the
- * owner's serve hook runs first. */
+/* Tell the owner a request may have finished: at once, or, on one of n's
+ * I/O threads while the owner is idle, after that thread's round and the
+ * owner's serve hook (sock_poller_defer). */
 void sock_notify(sock_net *n);
 
 /* ---- the I/O thread pool (sock_poll.c) ---- */
@@ -248,8 +248,8 @@ void sock_conn_carry(sock_conn *k);
 /* Take c's sockets out of their sets and lists and wait until no I/O
  * thread can be touching them. */
 void sock_pollers_detach(sock_comm *c);
-/* On an I/O thread of n: note that its round finished a request (notified
- * at the end of the round) and return 1; elsewhere return 0. */
+/* On an I/O thread of n with the owner idle: note a notification for the
+ * end of the round (the serve hook runs first) and return 1; else 0. */
 int sock_poller_defer(sock_net *n);
 /* Watch f->fd for reading: f->ready is set and the owner notified on each
  * arrival (f->net set by the caller). */

@@ -127,6 +127,7 @@ int tcpx_net_socket_create(const tcpx_net_opts *opts, tcpx_net **out)
     n->hello_timeout_ms = SOCK_HELLO_TIMEOUT_MS;
     n->notify = opts->notify;
     n->serve = opts->serve;
+    n->idle = opts->idle;
     n->notify_arg = opts->notify_arg;
     n->run = sock_conn_run;
     /* With one or two cores an I/O thread runs only by taking the core from

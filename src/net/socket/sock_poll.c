@@ -14,10 +14,11 @@
  * carry-over list, served after the next round of events. A comm being
  * closed is taken out of its poller's set and lists and freed only after
  * that poller has finished the round it was in (its generation moved on),
- * so no thread touches it after. Completions a round finishes are notified
- * once, at its end (sock_poller_defer); the owner's serve hook runs just
- * before, outside the round, so that it may close comms (their detach does
- * not wait for the thread it runs on). Listeners are watched too (sock_flag,
+ * so no thread touches it after. While the owner is idle (no thread of its
+ * own progressing it), a round's notifications are put off to its end, and
+ * the owner's serve hook runs first, outside the round, so that it may close
+ * comms (their detach does not wait for the thread it runs on). Listeners
+ * are watched too (sock_flag,
  * edge-triggered): an arrival sets a flag, so accept costs nothing while no
  * connection is pending.
  */
@@ -69,21 +70,22 @@ static __thread sock_poller *this_poller; /* set in a poller's own thread */
 
 int sock_poller_defer(sock_net *n)
 {
-    if (!this_poller || this_poller->net != n) return 0;
-    this_poller->notify_due = 1;
+    if (!this_poller || this_poller->net != n || !n->idle || !n->idle(n->notify_arg)) return 0;
+    this_poller->serve_due = 1;
     return 1;
 }
 
-/* After a round: the owner's hook, then one notification. Completions the
- * hook's own work finishes are covered by that notification too. */
-static void notify_round(sock_poller *p)
+/* After a round whose notifications were put off: the owner's serve hook,
+ * then, unless it saw to everything, one notification (covering what the
+ * hook's own work finished too). */
+static void serve_round(sock_poller *p)
 {
-    if (!p->notify_due) return;
-    p->notify_due = 0;
+    if (!p->serve_due) return;
+    p->serve_due = 0;
     sock_net *n = p->net;
-    if (n->serve) n->serve(n->notify_arg);
-    p->notify_due = 0;
-    if (n->notify) n->notify(n->notify_arg);
+    int served = n->serve && n->serve(n->notify_arg);
+    p->serve_due = 0;
+    if (!served && n->notify) n->notify(n->notify_arg);
 }
 
 static void *poller_main(void *arg)
@@ -109,7 +111,7 @@ static void *poller_main(void *arg)
             } else if (d & FLAG_TAG) {
                 sock_flag *f = (sock_flag *)(d & ~FLAG_TAG);
                 atomic_store(&f->ready, 1);
-                p->notify_due = 1;
+                sock_notify(f->net);
             } else {
                 sock_conn *k = (sock_conn *)d;
                 atomic_store(&k->armed, 0); /* one shot: the kernel disarmed it */
@@ -123,7 +125,7 @@ static void *poller_main(void *arg)
         for (int i = 0; i < nc; i++) carried_now[i]->comm->net->run(carried_now[i], 1);
         /* Nothing of this round is touched any more. */
         atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
-        notify_round(p);
+        serve_round(p);
     }
     return NULL;
 }
