@@ -134,22 +134,24 @@ static int wait_change(atomic_int *v, int old, int ms)
     return 1;
 }
 
-/* One 4 KiB message whose receive an I/O thread finishes: the receive is
- * posted first and armed, so the bytes that the send puts on the socket
- * are read by the poller. Returns the notification count once the send
- * (finished by the caller) is done. */
-static int one_message(tcpx_net *n, void *sc, void *rcm, uint8_t *src, uint8_t *dst, uint64_t seed, void **rr)
+/* One 4 KiB message from s to r whose receive an I/O thread of r finishes:
+ * the receive is posted first and armed, so the bytes that the send puts on
+ * the socket are read by the poller. Returns r's notification count from
+ * before the send (only r's receive notifies r). */
+static int one_message(tcpx_net *s, void *sc, tcpx_net *r, void *rcm, uint8_t *src, uint8_t *dst, uint64_t seed,
+                       void **rr)
 {
     fill(src, 4096, seed);
     memset(dst, 0, 4096);
     void *sr = NULL;
     *rr = NULL;
-    CHECK(n->irecv(n, rcm, dst, 4096, 0, NULL, rr) == 0 && *rr, "irecv");
-    n->arm(n);
-    CHECK(n->isend(n, sc, src, 4096, 0, NULL, &sr) == 0 && sr, "isend");
+    CHECK(r->irecv(r, rcm, dst, 4096, 0, NULL, rr) == 0 && *rr, "irecv");
+    r->arm(r);
+    int base = atomic_load(&notes);
+    CHECK(s->isend(s, sc, src, 4096, 0, NULL, &sr) == 0 && sr, "isend");
     size_t sz;
-    CHECK(sr && wait_req(n, sr, &sz, DEADLINE_MS) == 0, "4 KiB send");
-    return atomic_load(&notes); /* the send's own notification (the caller's) is counted */
+    CHECK(sr && wait_req(s, sr, &sz, DEADLINE_MS) == 0, "4 KiB send");
+    return base;
 }
 
 static void test_serve(void)
@@ -161,13 +163,17 @@ static void test_serve(void)
                        .idle = owner_idle,
                        .serve = owner_serve,
                        .notify_arg = NULL};
-    tcpx_net *n = NULL;
+    tcpx_net *n = NULL, *s = make_net(1, "127.0.0.1"); /* n receives (the owner under test), s sends */
     CHECK(tcpx_net_socket_create(&o, &n) == 0 && n, "create");
-    if (!n) return;
+    if (!n || !s) {
+        if (n) n->destroy(n);
+        if (s) s->destroy(s);
+        return;
+    }
     uint8_t handle[TCPX_NET_HANDLE_SIZE], src[4096], dst[4096];
     void *l = NULL, *sc, *rcm, *rr;
     CHECK(n->listen(n, 0, handle, &l) == 0, "listen");
-    if (connect_pair(n, n, l, handle, &sc, &rcm) == 0) {
+    if (connect_pair(s, n, l, handle, &sc, &rcm) == 0) {
         own.n = n;
         own.rcm = rcm;
         size_t sz;
@@ -175,7 +181,7 @@ static void test_serve(void)
         atomic_store(&own.idle, 1);
         atomic_store(&own.reply, 0);
         int calls = atomic_load(&own.calls);
-        int base = one_message(n, sc, rcm, src, dst, 11, &rr);
+        int base = one_message(s, sc, n, rcm, src, dst, 11, &rr);
         CHECK(wait_change(&own.calls, calls, DEADLINE_MS), "serve not called for an idle owner");
         CHECK(wait_change(&notes, base, DEADLINE_MS), "no notification after serve returned 0");
         CHECK(atomic_load(&own.notes_at_entry) == base, "notified before serve ran (%d, then %d)", base,
@@ -184,7 +190,7 @@ static void test_serve(void)
         /* idle, serve answers 1: no notification */
         atomic_store(&own.reply, 1);
         calls = atomic_load(&own.calls);
-        base = one_message(n, sc, rcm, src, dst, 12, &rr);
+        base = one_message(s, sc, n, rcm, src, dst, 12, &rr);
         CHECK(wait_change(&own.calls, calls, DEADLINE_MS), "serve not called for an idle owner");
         usleep(50 * 1000);
         CHECK(atomic_load(&notes) == base, "notified although serve saw to everything (%d -> %d)", base,
@@ -193,7 +199,7 @@ static void test_serve(void)
         /* not idle: notified at once, serve not called */
         atomic_store(&own.idle, 0);
         calls = atomic_load(&own.calls);
-        base = one_message(n, sc, rcm, src, dst, 13, &rr);
+        base = one_message(s, sc, n, rcm, src, dst, 13, &rr);
         CHECK(wait_change(&notes, base, DEADLINE_MS), "no notification for a busy owner");
         usleep(20 * 1000);
         CHECK(atomic_load(&own.calls) == calls, "serve called for a busy owner");
@@ -202,14 +208,15 @@ static void test_serve(void)
         atomic_store(&own.idle, 1);
         atomic_store(&own.reply, 0);
         atomic_store(&own.close_in_serve, 1);
-        one_message(n, sc, rcm, src, dst, 14, &rr); /* rr goes with the comm */
+        one_message(s, sc, n, rcm, src, dst, 14, &rr); /* rr goes with the comm */
         CHECK(wait_change(&own.closed, 0, DEADLINE_MS), "a comm closed from serve did not return (the I/O thread waits for itself)");
         atomic_store(&own.idle, 0);
         if (!atomic_load(&own.closed)) _exit(1); /* an I/O thread is stuck: nothing can be torn down */
-        n->close_send(n, sc);
+        s->close_send(s, sc);
     }
     n->close_listen(n, l);
     n->destroy(n);
+    s->destroy(s);
 }
 
 int main(void)

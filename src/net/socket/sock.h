@@ -223,10 +223,6 @@ static inline int sock_comm_failed(sock_comm *c)
 {
     return atomic_load_explicit(&c->fail_status, memory_order_acquire);
 }
-/* Tell the owner a request may have finished: at once, or, on one of n's
- * I/O threads while the owner is idle, after that thread's round and the
- * owner's serve hook (sock_poller_defer). */
-void sock_notify(sock_net *n);
 
 /* ---- the I/O thread pool (sock_poll.c) ---- */
 
@@ -248,9 +244,19 @@ void sock_conn_carry(sock_conn *k);
 /* Take c's sockets out of their sets and lists and wait until no I/O
  * thread can be touching them. */
 void sock_pollers_detach(sock_comm *c);
-/* On an I/O thread of n with the owner idle: note a notification for the
- * end of the round (the serve hook runs first) and return 1; else 0. */
-int sock_poller_defer(sock_net *n);
+
+/* ---- notifying the owner (sock_notify.c) ---- */
+
+/* Tell the owner a request may have finished: at once, or, on one of n's
+ * I/O threads while the owner is idle (tcpx_net_opts idle), at the end of
+ * that thread's round, after the owner's serve hook. */
+void sock_notify(sock_net *n);
+/* A poller's thread: this thread is p's (at its start). */
+void sock_poller_enter(sock_poller *p);
+/* The poller whose thread this is, or NULL. */
+sock_poller *sock_this_poller(void);
+/* End of p's round: what sock_notify put off (serve hook, notification). */
+void sock_notify_round(sock_poller *p);
 /* Watch f->fd for reading: f->ready is set and the owner notified on each
  * arrival (f->net set by the caller). */
 int sock_poller_watch(sock_net *n, sock_flag *f);

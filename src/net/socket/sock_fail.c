@@ -8,11 +8,6 @@
 #include "net/socket/sock.h"
 #include "util/log.h"
 
-void sock_notify(sock_net *n)
-{
-    if (!sock_poller_defer(n) && n->notify) n->notify(n->notify_arg);
-}
-
 void sock_comm_fail(sock_comm *c, int st, const char *fmt, ...)
 {
     if (atomic_exchange(&c->fail_claimed, 1)) return;

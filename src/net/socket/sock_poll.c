@@ -66,32 +66,10 @@ static int take_carried(sock_poller *p, sock_conn **out, int cap)
     return n;
 }
 
-static __thread sock_poller *this_poller; /* set in a poller's own thread */
-
-int sock_poller_defer(sock_net *n)
-{
-    if (!this_poller || this_poller->net != n || !n->idle || !n->idle(n->notify_arg)) return 0;
-    this_poller->serve_due = 1;
-    return 1;
-}
-
-/* After a round whose notifications were put off: the owner's serve hook,
- * then, unless it saw to everything, one notification (covering what the
- * hook's own work finished too). */
-static void serve_round(sock_poller *p)
-{
-    if (!p->serve_due) return;
-    p->serve_due = 0;
-    sock_net *n = p->net;
-    int served = n->serve && n->serve(n->notify_arg);
-    p->serve_due = 0;
-    if (!served && n->notify) n->notify(n->notify_arg);
-}
-
 static void *poller_main(void *arg)
 {
     sock_poller *p = arg;
-    this_poller = p;
+    sock_poller_enter(p);
     struct epoll_event ev[SOCK_POLL_BATCH];
     while (!atomic_load(&p->stop)) {
         pthread_mutex_lock(&p->mu);
@@ -125,7 +103,7 @@ static void *poller_main(void *arg)
         for (int i = 0; i < nc; i++) carried_now[i]->comm->net->run(carried_now[i], 1);
         /* Nothing of this round is touched any more. */
         atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
-        serve_round(p);
+        sock_notify_round(p);
     }
     return NULL;
 }
@@ -285,7 +263,7 @@ void sock_conn_carry(sock_conn *k)
     }
     pthread_mutex_unlock(&p->mu);
     /* The poller itself looks at its list after each round. */
-    if (add && this_poller != p) poke(p);
+    if (add && sock_this_poller() != p) poke(p);
 }
 
 static void uncarry(sock_poller *p, sock_conn *k)
@@ -310,7 +288,7 @@ static void wait_rounds(sock_poller **seen, const unsigned *gen, int n)
 {
     /* Each poller finishes its round quickly (nothing in it blocks). */
     for (int j = 0; j < n; j++) {
-        if (seen[j] == this_poller) continue;
+        if (seen[j] == sock_this_poller()) continue;
         struct timespec nap = {0, 20000};
         while (atomic_load_explicit(&seen[j]->gen, memory_order_acquire) == gen[j]) nanosleep(&nap, NULL);
     }
