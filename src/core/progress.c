@@ -89,16 +89,17 @@ static void peer_round(tcpx_peer *p)
     if ((st = ctrl_flush(p))) peer_fail(p, st, "%s", tcpx_last_error());
 }
 
-/* What a post has queued for p goes out now: its data comms' sends, then
- * its control messages. Nothing is read (that is a round's job), so a post
- * costs no system call for an answer that cannot have come yet. */
 static __thread int tl_polled; /* this thread's last wait was a poll (not a nap) */
 
+/* Tell the transport whether this thread polls (tcpx_net caller_polls). */
 static void polls(tcpx_session *s, int on)
 {
     if (s->net && s->net->caller_polls) s->net->caller_polls(s->net, on);
 }
 
+/* What a post has queued for p goes out now: its data comms' sends, then
+ * its control messages. Nothing is read (that is a round's job), so a post
+ * costs no system call for an answer that cannot have come yet. */
 void sess_push_locked(tcpx_session *s, tcpx_peer *p)
 {
     atomic_store_explicit(&s->last_app_ns, tcpx_now_ns(), memory_order_relaxed);

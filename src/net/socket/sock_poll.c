@@ -7,8 +7,8 @@
  * nobody else will come for it: a mover that stops at the socket's
  * would-block arms it, except a caller stopped by a small part, which puts
  * the socket on the lazy list instead (so does a caller that polls, on a
- * machine of one or two cores, whatever the part): callers poll it, and sock_arm (the
- * core calls it before any thread sleeps) arms the list. So a message
+ * machine of one or two cores, whatever the part): callers poll it, and
+ * sock_arm (the core calls it before any thread sleeps) arms the list. So a message
  * answered while its caller polls costs no I/O thread wake-up. A mover that
  * spends its byte budget with bytes left hands the socket to its poller's
  * carry-over list, served after the next round of events. A comm being
@@ -17,10 +17,10 @@
  * so no thread touches it after. While the owner is idle (no thread of its
  * own progressing it), a round's notifications are put off to its end, and
  * the owner's serve hook runs first, outside the round, so that it may close
- * comms (their detach does not wait for the thread it runs on). Listeners
- * are watched too (sock_flag,
- * edge-triggered): an arrival sets a flag, so accept costs nothing while no
- * connection is pending.
+ * comms (their detach does not wait for the thread it runs on; see
+ * sock_notify.c). Listeners are watched too (sock_flag, edge-triggered): an
+ * arrival sets a flag, so accept costs nothing while no connection is
+ * pending.
  */
 #include <errno.h>
 #include <signal.h>
