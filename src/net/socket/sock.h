@@ -40,6 +40,8 @@
 #define SOCK_LOWAT_MAX (512u * 1024)     /* largest SO_RCVLOWAT a receive in a long body sets */
 #define SOCK_LAZY_MAX (64u * 1024)       /* a part this small, stopped by a caller, waits for callers' polls */
 #define SOCK_RXBUF (64u * 1024)          /* receive: small messages are read through this, header and body at once */
+#define SOCK_AHEAD_MAX (16u * 1024)      /* a share or rest of a body this small is read ahead and copied */
+#define SOCK_TAIL_AHEAD (4u * 1024)      /* bytes read ahead behind a body read straight into place */
 #define SOCK_DRAINED_NS 2000ull          /* a caller does not read again this soon after a read that emptied the socket */
 
 /* What moving a socket's queued parts stopped at. */

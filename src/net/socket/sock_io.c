@@ -189,10 +189,40 @@ static enum step fill_ahead(sock_conn *k, int at_start)
     return STEP_DONE;
 }
 
+/* Read the rest of a part's body straight into the posted memory; when the
+ * window reaches the part's end, the same recvmsg also reads up to
+ * SOCK_TAIL_AHEAD bytes beyond it into the (empty) read-ahead buffer: the
+ * next message's header, or all of a small one, without another system
+ * call and without copying the body. */
+static enum step read_direct(sock_conn *k, sock_req *r, size_t want, size_t *budget)
+{
+    struct iovec win[SOCK_IOV_WINDOW + 1];
+    int n = 0;
+    window(r, k->off + k->done, want, win, &n);
+    size_t body = 0;
+    for (int i = 0; i < n; i++) body += win[i].iov_len;
+    size_t asked = body;
+    k->rx_head = k->rx_tail = 0; /* empty: read_direct runs only when nothing is read ahead */
+    if (body == k->len - k->done) {
+        win[n++] = (struct iovec){k->rxb, SOCK_TAIL_AHEAD};
+        asked += SOCK_TAIL_AHEAD;
+    }
+    ssize_t m = move_once(k->fd, 0, win, n);
+    if (m <= 0) return failed_io(k, m);
+    size_t got = (size_t)m < body ? (size_t)m : body;
+    k->done += got;
+    *budget -= got < *budget ? got : *budget;
+    k->rx_tail = (size_t)m - got;
+    k->drained_ns = (size_t)m < asked ? tcpx_now_ns() : 0;
+    return STEP_DONE;
+}
+
 /* A receive's part is read through the read-ahead buffer (its header and
- * body with one system call) when the posted share is small; a larger one
- * reads its header alone and its body straight into the posted memory.
- * Bytes already read ahead are always taken first. */
+ * body with one system call) when the posted share is at most
+ * SOCK_AHEAD_MAX; a larger one reads its header alone and its body straight
+ * into the posted memory (read_direct), since copying a large body out of
+ * the read-ahead buffer costs more than the system call it saves. Bytes
+ * already read ahead are always taken first. */
 static enum step step_recv(sock_conn *k, sock_req *r, size_t *budget)
 {
     if (!k->started) {
@@ -201,7 +231,7 @@ static enum step step_recv(sock_conn *k, sock_req *r, size_t *budget)
     }
     size_t off, cap_share;
     sock_part_range(r->size, k->comm->nsocks, k->index, &off, &cap_share);
-    int ahead = cap_share <= SOCK_RXBUF;
+    int ahead = cap_share <= SOCK_AHEAD_MAX;
     while (k->hdr_done < 8) {
         size_t avail = k->rx_tail - k->rx_head;
         if (avail) {
@@ -230,18 +260,9 @@ static enum step step_recv(sock_conn *k, sock_req *r, size_t *budget)
             *budget -= n;
             continue;
         }
-        if (k->len - k->done <= SOCK_RXBUF) { /* the rest fits: read ahead */
-            enum step st = fill_ahead(k, 0);
-            if (st != STEP_DONE) return st;
-            continue;
-        }
-        struct iovec win[SOCK_IOV_WINDOW];
-        int n = 0;
-        window(r, k->off + k->done, want, win, &n);
-        ssize_t m = move_once(k->fd, 0, win, n);
-        if (m <= 0) return failed_io(k, m);
-        k->done += (size_t)m;
-        *budget -= (size_t)m < *budget ? (size_t)m : *budget;
+        enum step st = k->len - k->done <= SOCK_AHEAD_MAX ? fill_ahead(k, 0) /* a small rest: read ahead */
+                                                          : read_direct(k, r, want, budget);
+        if (st != STEP_DONE) return st;
     }
     return STEP_DONE;
 }
