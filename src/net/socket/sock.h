@@ -38,6 +38,7 @@
 #define SOCK_CALLER_BUDGET (256u * 1024) /* bytes a caller's post/test moves per socket before the pool takes over */
 #define SOCK_POLLER_BUDGET (4u << 20)    /* bytes an I/O thread moves on one socket before serving the others */
 #define SOCK_LOWAT_MAX (512u * 1024)     /* largest SO_RCVLOWAT a receive in a long body sets */
+#define SOCK_ACK_REFRESH_NS 10000000ull /* delayed ACKs (TCP_QUICKACK 0) asked for again after this */
 #define SOCK_LAZY_MAX (64u * 1024)       /* a part this small, stopped by a caller, waits for callers' polls */
 #define SOCK_RXBUF (64u * 1024)          /* receive: small messages are read through this, header and body at once */
 #define SOCK_AHEAD_MAX (16u * 1024)      /* a share or rest of a body this small is read ahead and copied */
@@ -167,6 +168,7 @@ struct sock_conn {
     atomic_int kick;               /* another thread found it busy: the mover looks again */
     atomic_int armed;              /* in its epoll set's wait (one shot) */
     int lowat;                     /* receive: the socket's SO_RCVLOWAT */
+    uint64_t acks_set_ns;          /* receive: when delayed ACKs were last asked for (0: never) */
     uint8_t *rxb;                  /* receive: SOCK_RXBUF bytes read ahead (a part's header and body in one
                                       system call, maybe the next part's too); bytes [rx_head, rx_tail) unused */
     size_t rx_head, rx_tail;

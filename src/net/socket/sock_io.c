@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "net/socket/sock.h"
 #include "util/clock.h"
@@ -217,6 +219,27 @@ static enum step read_direct(sock_conn *k, sock_req *r, size_t want, size_t *bud
     return STEP_DONE;
 }
 
+/* A socket that receives small messages acknowledges them late. Every
+ * socket carries one direction only (a comm sends or receives), so no
+ * answer ever carries an ACK: in TCP's default (quick-ACK) mode each small
+ * message costs its receiver a pure ACK, sent from the recvmsg that read
+ * it, and its sender the processing of that ACK, on the path to the
+ * answer (~2 us per message on two cores: a single 4 KiB NIXL READ 12.3 ->
+ * 10.0 us). TCP_QUICKACK = 0 puts the socket in delayed-ACK (ping-pong)
+ * mode; an ACK still leaves once more than a segment is unacknowledged, so
+ * the sender's window never waits on the delayed-ACK timer for long. The
+ * kernel leaves that mode by itself (when the delayed-ACK timer fires, at
+ * least 40 ms after the last unacknowledged message), so it is set again
+ * at most every SOCK_ACK_REFRESH_NS. Called with k->mu held. */
+static void delay_acks(sock_conn *k)
+{
+    uint64_t now = tcpx_now_ns();
+    if (k->acks_set_ns && now - k->acks_set_ns < SOCK_ACK_REFRESH_NS) return;
+    int off = 0;
+    setsockopt(k->fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off); /* a hint: failure changes nothing */
+    k->acks_set_ns = now;
+}
+
 /* A receive's part is read through the read-ahead buffer (its header and
  * body with one system call) when the posted share is at most
  * SOCK_AHEAD_MAX; a larger one reads its header alone and its body straight
@@ -249,6 +272,7 @@ static enum step step_recv(sock_conn *k, sock_req *r, size_t *budget)
             k->hdr_done += (size_t)m;
         }
         if (k->hdr_done == 8 && take_header(k, r) != STEP_DONE) return STEP_FAIL;
+        if (k->hdr_done == 8 && k->len <= SOCK_AHEAD_MAX) delay_acks(k);
     }
     while (k->done < k->len) {
         if (!*budget) return STEP_BUDGET;
@@ -343,13 +367,22 @@ static int small_head(sock_conn *k)
  * it has come (SO_RCVLOWAT), not for every segment; a header or a body's
  * last bytes wake it at once. Never more than the part still owes, so the
  * mark is always reached. (Measured on 16 cores, 16 streams of 256 MiB GPU
- * messages: 15.2 -> 19.2 GB/s with 16 threads.) Called with k->mu held. */
-static void set_lowat(sock_conn *k)
+ * messages: 15.2 -> 19.2 GB/s with 16 threads.) The mark matters only to a
+ * socket armed in epoll; a mover that does not arm it (a polling caller
+ * keeps it, or it is carried over) only lowers a mark above what the part
+ * owes, and then to 1, where it stays: a caller polling a long body
+ * otherwise paid a setsockopt for every piece that came (1 MiB WRITE on two
+ * cores: ~9 per request). Called with k->mu held. */
+static void set_lowat(sock_conn *k, int arming)
 {
     if (k->comm->is_send) return;
     int known;
     size_t left = head_left(k, &known);
     int want = !known || !left ? 1 : left > SOCK_LOWAT_MAX ? (int)SOCK_LOWAT_MAX : (int)left;
+    if (!arming) {
+        if (k->lowat <= want) return;
+        want = 1;
+    }
     if (want == k->lowat) return;
     if (setsockopt(k->fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0) k->lowat = want;
 }
@@ -382,17 +415,18 @@ void sock_conn_run(sock_conn *k, int by_poller)
         k->by_poller = by_poller;
         /* A comm being closed is left alone (its requests are abandoned). */
         enum sock_stop st = atomic_load(&k->comm->closing) ? SOCK_STOP_EMPTY : advance(k, budget);
-        set_lowat(k);
+        int arm = st == SOCK_STOP_AGAIN && !keep && (by_poller || !small_head(k));
+        set_lowat(k, arm);
         if (st == SOCK_STOP_BUDGET) {
             if (keep)
                 sock_conn_lazy(k);
             else
                 sock_conn_carry(k);
         } else if (st == SOCK_STOP_AGAIN) {
-            if (keep || (!by_poller && small_head(k)))
-                sock_conn_lazy(k);
-            else
+            if (arm)
                 sock_conn_arm(k);
+            else
+                sock_conn_lazy(k);
         }
         pthread_mutex_unlock(&k->mu);
         if (!atomic_load(&k->kick)) return;
