@@ -285,12 +285,9 @@ static nixl_status_t post_now(tcpx_session *s, TcpxReq *req)
         st = req->op == NIXL_WRITE ? tcpx_xfer_post_write_list(req->x, req->blocks.size(), req->blocks.data(), note)
                                    : tcpx_xfer_post_read_list(req->x, req->blocks.size(), req->blocks.data(), note);
     req->finished = false;
-    if (!st) st = tcpx_xfer_test(req->x);
-    if (st == TCPX_OK) {
-        req->finished = true;
-        return NIXL_SUCCESS;
-    }
-    if (st == TCPX_IN_PROGRESS) return NIXL_IN_PROG;
+    // The post has pushed what it could; an answer cannot have come yet, so
+    // no round is run for it here (checkXfer's job).
+    if (!st) return NIXL_IN_PROG;
     return fail(req->op == NIXL_WRITE ? "WRITE" : "READ", st);
 }
 
@@ -301,7 +298,7 @@ nixl_status_t nixlTcpxEngine::postXfer(const nixl_xfer_op_t &operation, const ni
     auto *req = static_cast<TcpxReq *>(handle);
     reapZombies();
     if (req->x) { // a repost: the earlier transfer must be over
-        tcpx_status st = tcpx_xfer_test(req->x);
+        tcpx_status st = req->finished ? TCPX_OK : tcpx_xfer_test(req->x);
         if (st == TCPX_IN_PROGRESS) return NIXL_ERR_REPOST_ACTIVE;
         tcpx_xfer_release(req->x);
         req->x = nullptr;
@@ -366,14 +363,16 @@ nixl_status_t nixlTcpxEngine::releaseReqH(nixlBackendReqH *handle) const
 nixl_status_t nixlTcpxEngine::getNotifs(notif_list_t &notif_list)
 {
     reapZombies();
+    // Callers poll this in a loop: the buffer is the thread's own, not a
+    // fresh 8 KiB string cleared on every call.
+    thread_local char buf[TCPX_NOTIF_MAX];
     char from[TCPX_NAME_MAX];
-    std::string buf(TCPX_NOTIF_MAX, '\0');
     for (;;) {
         size_t len = 0;
-        tcpx_status st = tcpx_notify_poll(session_, from, sizeof from, buf.data(), buf.size(), &len);
+        tcpx_status st = tcpx_notify_poll(session_, from, sizeof from, buf, sizeof buf, &len);
         if (st == TCPX_IN_PROGRESS) return NIXL_SUCCESS;
         if (st) return fail("getNotifs", st);
-        notif_list.emplace_back(std::string(from), std::string(buf.data(), len));
+        notif_list.emplace_back(std::string(from), std::string(buf, len));
     }
 }
 

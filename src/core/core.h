@@ -438,7 +438,8 @@ void mem_free_all(tcpx_session *s);
 
 /* listen.c / connect.c */
 tcpx_status sess_listen_locked(tcpx_session *s);
-void inbound_progress(tcpx_session *s, int force);
+/* now: the round's clock (tcpx_now_ns at its start). */
+void inbound_progress(tcpx_session *s, int force, uint64_t now);
 void inbound_free_all(tcpx_session *s);
 tcpx_inbound *inbound_take(tcpx_session *s, int ctrl, uint64_t nonce, uint16_t channel);
 /* Close and forget every inbound comm of connection `nonce`, quietly. */
@@ -455,8 +456,9 @@ tcpx_status hs_start(tcpx_session *s, tcpx_peer *p, int role, uint64_t nonce);
  * of that label is replaced): *out is the new peer, CONNECTING. */
 tcpx_status hs_accept(tcpx_session *s, tcpx_inbound *in, const tcpx_conninfo *ci, const char *label, int automatic,
                       tcpx_peer **out);
-/* The engine's round: inbound comms, unclaimed hellos, connecting peers. */
-void hs_progress(tcpx_session *s, int force);
+/* The engine's round: inbound comms, unclaimed hellos, connecting peers
+ * (now: the round's clock). */
+void hs_progress(tcpx_session *s, int force, uint64_t now);
 
 /* peer.c */
 tcpx_peer *peer_find(tcpx_session *s, const char *name);
@@ -469,8 +471,10 @@ void peer_fail(tcpx_peer *p, tcpx_status st, const char *fmt, ...) __attribute__
  * from it in this round, heard_data: a chunk): fail it with TCPX_ERR_TIMEOUT
  * when nothing has come for peer_timeout_ms while operations wait on it, or
  * no chunk while chunks it announced are due; ask it for a KEEPALIVE after
- * a third of that. Non-zero when the peer failed. */
-int liveness_check(tcpx_peer *p, int heard, int heard_data);
+ * a third of that. now: the round's clock, read once for the whole round
+ * (stamps a handshake set later in the round count as now). Non-zero when
+ * the peer failed. */
+int liveness_check(tcpx_peer *p, int heard, int heard_data, uint64_t now);
 tcpx_status liveness_on_keepalive(tcpx_peer *p, const tcpx_msg *m);
 void peer_close_comms(tcpx_peer *p);
 

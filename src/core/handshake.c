@@ -228,11 +228,11 @@ static int on_hello(tcpx_session *s, tcpx_inbound *in)
     return 0;
 }
 
-void hs_progress(tcpx_session *s, int force)
+void hs_progress(tcpx_session *s, int force, uint64_t now)
 {
     int connecting = 0;
     for (tcpx_peer *p = s->peers; p; p = p->next) connecting |= p->state == PEER_CONNECTING;
-    inbound_progress(s, force || connecting);
+    inbound_progress(s, force || connecting, now);
     for (tcpx_inbound *in = s->inbound; in; in = in->next) {
         if (!in->identified || in->lidx != 0 || in->msg.u.hello.role != TCPX_HELLO_INITIATE || in->superseded ||
             hello_owner(s, in))

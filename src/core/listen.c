@@ -181,10 +181,9 @@ static int identify(tcpx_session *s, tcpx_inbound *in, const char **why)
     return 0;
 }
 
-void inbound_progress(tcpx_session *s, int force)
+void inbound_progress(tcpx_session *s, int force, uint64_t now)
 {
     if (!s->listening) return;
-    uint64_t now = tcpx_now_ns();
     if (!force && now - s->last_inbound_ns < 1000000ull) return;
     s->last_inbound_ns = now;
     accept_new(s);

@@ -41,9 +41,11 @@ static int fail_stalled(tcpx_peer *p, uint64_t quiet, const char *what)
     return 1;
 }
 
-int liveness_check(tcpx_peer *p, int heard, int heard_data)
+static uint64_t later(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+int liveness_check(tcpx_peer *p, int heard, int heard_data, uint64_t now)
 {
-    uint64_t now = tcpx_now_ns();
+    now = later(now, later(later(p->last_check_ns, p->last_ask_ns), later(p->last_rx_ns, p->last_data_ns)));
     uint64_t timeout = (uint64_t)p->s->cfg.peer_timeout_ms * 1000000ull;
     /* Quiet is no sign without waiting ops (the clock starts with the wait),
      * nor over a stretch in which this session was not progressed at all. */

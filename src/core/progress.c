@@ -31,6 +31,7 @@ static const msg_handler handlers[TCPX_MSG_MAX_] = {
  * Non-zero when the peer failed. */
 static int chan_round(tcpx_peer *p, tcpx_chan *c, int is_send, int *heard)
 {
+    if (c->head == c->tail) return 0; /* nothing queued or posted: nothing to do (most comms of a small message's round) */
     tcpx_retired *r = &p->s->retired;
     r->n = 0;
     tcpx_status st = chan_progress(p->s, c, is_send, r);
@@ -53,7 +54,7 @@ static int ctrl_check(tcpx_peer *p)
 
 /* One round on a peer: messages in (each to its handler), the messages they
  * queued out, data comms, then what those queued out. */
-static void peer_round(tcpx_peer *p)
+static void peer_round(tcpx_peer *p, uint64_t now)
 {
     if (ctrl_check(p)) return;
     tcpx_msg m;
@@ -92,7 +93,7 @@ static void peer_round(tcpx_peer *p)
         if (chan_round(p, &p->rx[c], 0, &heard_data)) return;
     for (int c = 0; c < p->ntx; c++)
         if (chan_round(p, &p->tx[c], 1, NULL)) return;
-    if (liveness_check(p, heard, heard_data) || ctrl_check(p)) return;
+    if (liveness_check(p, heard, heard_data, now) || ctrl_check(p)) return;
     if ((st = ctrl_flush(p))) peer_fail(p, st, "%s", tcpx_last_error());
 }
 
@@ -129,17 +130,20 @@ void sess_push_locked(tcpx_session *s, tcpx_peer *p)
     if ((st = ctrl_flush(p))) peer_fail(p, st, "%s", tcpx_last_error());
 }
 
-/* One round over everything: the connections being made, then every peer. */
-static void progress_round(tcpx_session *s)
+/* One round over everything: the connections being made, then every peer;
+ * the clock is read once for all of it (a poll loop runs rounds back to
+ * back, and the clock was several reads of each). */
+static void progress_round(tcpx_session *s, uint64_t now)
 {
-    hs_progress(s, 0);
-    for (tcpx_peer *p = s->peers; p; p = p->next) peer_round(p);
+    hs_progress(s, 0, now);
+    for (tcpx_peer *p = s->peers; p; p = p->next) peer_round(p, now);
 }
 
 void sess_progress_locked(tcpx_session *s)
 {
-    atomic_store_explicit(&s->last_app_ns, tcpx_now_ns(), memory_order_relaxed);
-    progress_round(s);
+    uint64_t now = tcpx_now_ns();
+    atomic_store_explicit(&s->last_app_ns, now, memory_order_relaxed);
+    progress_round(s, now);
 }
 
 void sess_poll_locked(tcpx_session *s)
@@ -181,7 +185,7 @@ int sess_io_serve(void *arg)
 {
     tcpx_session *s = arg;
     if (!sess_io_idle(s) || pthread_mutex_trylock(&s->mu)) return 0;
-    progress_round(s);
+    progress_round(s, tcpx_now_ns());
     pthread_mutex_unlock(&s->mu);
     return atomic_load_explicit(&s->nappers, memory_order_acquire) == 0;
 }
@@ -267,7 +271,7 @@ static void *bg_main(void *arg)
         }
         uint64_t seen = sess_wake_seq(s);
         if (pthread_mutex_trylock(&s->mu) == 0) {
-            progress_round(s);
+            progress_round(s, tcpx_now_ns());
             pthread_mutex_unlock(&s->mu);
         }
         /* spin only while traffic flows: an idle session sleeps outright */
