@@ -144,6 +144,9 @@ void sess_progress_locked(tcpx_session *s)
     uint64_t now = tcpx_now_ns();
     atomic_store_explicit(&s->last_app_ns, now, memory_order_relaxed);
     progress_round(s, now);
+    /* A round that moved megabytes took milliseconds: the caller was busy
+     * with the session all along, not away from it. */
+    atomic_store_explicit(&s->last_app_ns, tcpx_now_ns(), memory_order_relaxed);
 }
 
 void sess_poll_locked(tcpx_session *s)
@@ -250,8 +253,9 @@ void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
  * flows (the last wait ended by a wake) it first watches the wake counter
  * (wait_until's spin), which saves the
  * sleep-and-wake delay of a request answered at once (a READ); an idle
- * session does not spin. While callers progress the session it only naps
- * until they might have stopped, and it never waits for the session lock. */
+ * session does not spin. While callers progress the session (the last
+ * call left less than BG_IDLE_NS ago, or one holds the session lock now) it
+ * only naps, and it never waits for the session lock. */
 static void *bg_main(void *arg)
 {
     tcpx_session *s = arg;
@@ -270,10 +274,17 @@ static void *bg_main(void *arg)
             continue;
         }
         uint64_t seen = sess_wake_seq(s);
-        if (pthread_mutex_trylock(&s->mu) == 0) {
-            progress_round(s, tcpx_now_ns());
-            pthread_mutex_unlock(&s->mu);
+        if (pthread_mutex_trylock(&s->mu)) {
+            /* Someone runs a round or a post right now (a waiting caller
+             * sleeps without the lock): it moves the bytes. Waiting on the
+             * wake counter would first arm the sockets it polls, and an
+             * I/O thread would then fight it for them. */
+            struct timespec nap = {0, (long)BG_IDLE_NS};
+            nanosleep(&nap, NULL);
+            continue;
         }
+        progress_round(s, tcpx_now_ns());
+        pthread_mutex_unlock(&s->mu);
         /* spin only while traffic flows: an idle session sleeps outright */
         wait_until(s, seen, tcpx_now_ns() + tick, busy ? s->spin_ns : 0);
         busy = sess_wake_seq(s) != seen;
