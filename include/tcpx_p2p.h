@@ -105,6 +105,11 @@ typedef struct tcpx_config {
     int socks_per_comm;        /* TCPX_SOCKS_PER_COMM: TCP sockets per transport stream (default 1) */
     int io_threads;            /* TCPX_IO_THREADS: the socket transport's I/O threads, serving all its
                                   sockets (epoll); 0 = one per core, at most 32 (default 0) */
+    int callers_move;          /* TCPX_CALLERS_MOVE: a thread that polls (tcpx_xfer_test,
+                                  tcpx_notify_poll, tcpx_session_progress) moves the bytes of large
+                                  messages itself instead of leaving them to the I/O threads: 1 = yes,
+                                  0 = no, -1 = on machines of one or two cores, where an I/O thread
+                                  could only run by taking the polling caller's core (default -1) */
     int spin_us;               /* TCPX_SPIN_US: tcpx_xfer_wait on a transfer of at most 256 KiB first polls
                                   the connection this long (the answer to a small message usually comes
                                   sooner than a sleeping thread could wake), then sleeps; 0 = sleep at

@@ -25,6 +25,7 @@ void tcpx_config_init(tcpx_config *cfg)
     cfg->socks_per_comm = 1;
     cfg->spin_us = 200;
     cfg->progress_spin_us = -1;
+    cfg->callers_move = -1;
     cfg->connect_timeout_ms = 30000;
     cfg->peer_timeout_ms = 30000;
     cfg->log_level = 2;
@@ -74,6 +75,7 @@ tcpx_status tcpx_config_apply_env(tcpx_config *cfg)
     ENV_INT("TCPX_STAGING_SLOTS", staging_slots, 1, 256);
     ENV_INT("TCPX_SOCKS_PER_COMM", socks_per_comm, 1, 16);
     ENV_INT("TCPX_IO_THREADS", io_threads, 0, 64);
+    ENV_INT("TCPX_CALLERS_MOVE", callers_move, -1, 1);
     ENV_INT("TCPX_SPIN_US", spin_us, 0, 1000000);
     ENV_INT("TCPX_PROGRESS_SPIN_US", progress_spin_us, -1, 1000000);
     ENV_INT("TCPX_CONNECT_TIMEOUT_MS", connect_timeout_ms, 1, INT_MAX);

@@ -26,6 +26,8 @@ static tcpx_status check_config(const tcpx_config *c)
         return tcpx_set_error(TCPX_ERR_INVALID, "progress_spin_us %d outside -1..1000000", c->progress_spin_us);
     if (c->io_threads < 0 || c->io_threads > 64)
         return tcpx_set_error(TCPX_ERR_INVALID, "io_threads %d outside 0..64", c->io_threads);
+    if (c->callers_move < -1 || c->callers_move > 1)
+        return tcpx_set_error(TCPX_ERR_INVALID, "callers_move %d: use -1 (by cores), 0 or 1", c->callers_move);
     if (c->window < 1 || c->socks_per_comm < 1 || c->socks_per_comm > 16 || c->staging_slots < 1)
         return tcpx_set_error(TCPX_ERR_INVALID, "window %d / socks_per_comm %d / staging_slots %d out of range",
                               c->window, c->socks_per_comm, c->staging_slots);

@@ -100,6 +100,7 @@ tcpx_status open_transport(tcpx_session *s)
     tcpx_net_opts o = {
         .socks_per_comm = s->cfg.socks_per_comm,
         .io_threads = s->cfg.io_threads,
+        .callers_move = s->cfg.callers_move < 0 ? 0 : s->cfg.callers_move ? 1 : 2,
         .peer_timeout_ms = s->cfg.peer_timeout_ms,
         .bind_addr = s->cfg.bind_addr,
         .notify = sess_wake,

@@ -239,6 +239,8 @@ void sock_conn_arm(sock_conn *k);
 /* Leave k unarmed while callers poll; sock_arm arms it before anyone sleeps.
  * The caller holds k->mu. */
 void sock_conn_lazy(sock_conn *k);
+/* k waits on the lazy list: for a caller's poll to move it. */
+int sock_conn_is_lazy(sock_conn *k);
 /* The tcpx_net arm call: every lazy socket is armed. */
 void sock_arm(tcpx_net *n);
 /* The tcpx_net caller_polls call. */

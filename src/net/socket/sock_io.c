@@ -616,10 +616,17 @@ int sock_test(tcpx_net *n, void *request, int *done, size_t *size)
          * polls). Large ones are the I/O threads' (a poll that moved them
          * would take milliseconds: a window of chunks), except for a polling
          * caller on a machine of one or two cores (sock_caller_polls), who
-         * moves up to SOCK_CALLER_BUDGET of them per socket and call. */
+         * moves up to SOCK_POLLER_BUDGET of them per socket and call. A
+         * part left on the lazy list (a caller stopped at its small rest)
+         * waits for exactly this poll, whatever the request's size: a
+         * request spread over several sockets (socks_per_comm > 1) left a
+         * part there, which stalled until some thread went to sleep, and a
+         * caller polling in a loop (NIXL's agent) never does. */
         int mine = r->size <= SOCK_CALLER_BUDGET || tl_polling == c->net;
-        for (int i = 0; mine && i < c->nsocks; i++)
-            if (queue_head(&c->conns[i]) == &r->parts[i]) sock_conn_run(&c->conns[i], 0);
+        for (int i = 0; i < c->nsocks; i++) {
+            sock_conn *k = &c->conns[i];
+            if (queue_head(k) == &r->parts[i] && (mine || sock_conn_is_lazy(k))) sock_conn_run(k, 0);
+        }
         if (atomic_load_explicit(&r->parts_left, memory_order_acquire) > 0) return TCPX_OK;
     }
     if (!atomic_load_explicit(&r->failed, memory_order_relaxed)) {

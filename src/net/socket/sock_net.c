@@ -134,7 +134,7 @@ int tcpx_net_socket_create(const tcpx_net_opts *opts, tcpx_net **out)
      * the polling caller it works for (measured on 2 cores, NIXL's agent
      * polling both sides: WRITE 64 MiB 2.7 -> 4.3 GB/s, 128 x 1 MiB 2.9 ->
      * 5.3 when that caller moves the bytes itself). */
-    n->pollers_move_all = sysconf(_SC_NPROCESSORS_ONLN) <= 2;
+    n->pollers_move_all = opts->callers_move ? opts->callers_move == 1 : sysconf(_SC_NPROCESSORS_ONLN) <= 2;
     int rc = sock_addr_resolve(n, opts->bind_addr);
     if (!rc) rc = sock_pollers_init(n, opts->io_threads > 0 ? opts->io_threads : sock_default_threads());
     if (rc) {

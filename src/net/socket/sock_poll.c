@@ -221,6 +221,15 @@ void sock_conn_lazy(sock_conn *k)
     pthread_mutex_unlock(&n->lazy_mu);
 }
 
+int sock_conn_is_lazy(sock_conn *k)
+{
+    sock_net *n = k->comm->net;
+    pthread_mutex_lock(&n->lazy_mu);
+    int lazy = k->in_lazy;
+    pthread_mutex_unlock(&n->lazy_mu);
+    return lazy;
+}
+
 void sock_arm(tcpx_net *net)
 {
     sock_net *n = (sock_net *)net;
