@@ -31,7 +31,8 @@ static const msg_handler handlers[TCPX_MSG_MAX_] = {
  * Non-zero when the peer failed. */
 static int chan_round(tcpx_peer *p, tcpx_chan *c, int is_send, int *heard)
 {
-    if (c->head == c->tail) return 0; /* nothing queued or posted: nothing to do (most comms of a small message's round) */
+    /* Nothing queued or posted (most comms in a small message's round). */
+    if (c->head == c->tail) return 0;
     tcpx_retired *r = &p->s->retired;
     r->n = 0;
     tcpx_status st = chan_progress(p->s, c, is_send, r);
