@@ -114,12 +114,13 @@ typedef struct tcpx_config {
                                   the connection this long (the answer to a small message usually comes
                                   sooner than a sleeping thread could wake), then sleeps; 0 = sleep at
                                   once, saving CPU at the cost of latency (default 200) */
-    int progress_spin_us;      /* TCPX_PROGRESS_SPIN_US: while traffic flows, the background thread
-                                  watches for the next completion this long before it sleeps, so a
-                                  passive target answers the next READ or WRITE without a sleep-and-wake
-                                  delay; it costs that thread's CPU only while traffic flows (an idle
-                                  session sleeps at once). -1 = 100 on machines of 4 or more cores, 0
-                                  (sleep at once) below (default -1) */
+    int progress_spin_us;      /* TCPX_PROGRESS_SPIN_US: while traffic flows to a session no application
+                                  thread progresses (a passive target), the background thread polls its
+                                  sockets until this long passes with nothing happening, so the next READ
+                                  or WRITE is read at once instead of after an I/O thread's wake-up; it
+                                  costs that thread's CPU only while traffic flows (an idle session
+                                  sleeps). -1 = 300 on machines of 4 or more cores, 0 (no poll) below
+                                  (default -1) */
     int connect_timeout_ms;    /* TCPX_CONNECT_TIMEOUT_MS: bound on connect/accept (default 30000) */
     int peer_timeout_ms;       /* TCPX_PEER_TIMEOUT_MS: a peer fails with TCPX_ERR_TIMEOUT, and with it
                                   every pending transfer to or from it, when data we sent it stays

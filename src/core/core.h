@@ -365,6 +365,8 @@ typedef struct tcpx_session {
     pthread_cond_t wake_cv;
     _Atomic uint64_t wake_seq;     /* changed under wake_mu; read without it */
     atomic_int nappers;            /* application threads asleep in sess_nap_locked */
+    _Atomic uint64_t serve_seq;    /* rounds run by transport threads (sess_io_serve) */
+    atomic_int bg_polling;         /* the progress thread polls the sockets (bg_poll) */
     int notify_supported;
     uint64_t wait_spin_ns;         /* a wait for a small transfer polls this long before it sleeps */
     uint64_t spin_ns;              /* the progress thread watches the wake counter this long before

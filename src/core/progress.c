@@ -183,14 +183,18 @@ int sess_io_idle(void *arg)
     return s->cfg.progress_thread && tcpx_now_ns() - app >= BG_IDLE_NS;
 }
 
-/* 1 when the round ran and no thread sleeps on the wake counter: the
- * progress thread then need not be woken for what this round has done. */
+/* 1 when the round ran and no thread need be woken for what it has done:
+ * none sleeps on the wake counter, and the progress thread either polls
+ * already or has no spin (with one, the first request after a quiet spell
+ * wakes it, and it polls while the traffic lasts: bg_poll). */
 int sess_io_serve(void *arg)
 {
     tcpx_session *s = arg;
     if (!sess_io_idle(s) || pthread_mutex_trylock(&s->mu)) return 0;
     progress_round(s, tcpx_now_ns());
     pthread_mutex_unlock(&s->mu);
+    atomic_fetch_add_explicit(&s->serve_seq, 1, memory_order_relaxed);
+    if (s->spin_ns && !atomic_load_explicit(&s->bg_polling, memory_order_relaxed)) return 0;
     return atomic_load_explicit(&s->nappers, memory_order_acquire) == 0;
 }
 
@@ -212,19 +216,11 @@ void sess_nap_locked(tcpx_session *s, uint64_t seen, uint64_t deadline)
     pthread_mutex_lock(&s->mu);
 }
 
-/* Sleep until the wake counter moves past `seen` or `until`; first watch
- * the counter for spin_ns (an answer that comes at once then costs no
- * sleep-and-wake delay). */
-static void wait_until(tcpx_session *s, uint64_t seen, uint64_t until, uint64_t spin_ns)
+/* Sleep until the wake counter moves past `seen` or `until`. */
+static void wait_until(tcpx_session *s, uint64_t seen, uint64_t until)
 {
     /* What the transport left to polling callers must now wake us. */
     if (s->net && s->net->arm) s->net->arm(s->net);
-    if (spin_ns) {
-        uint64_t end = tcpx_now_ns() + spin_ns;
-        if (end > until) end = until;
-        while (sess_wake_seq(s) == seen && tcpx_now_ns() < end) sched_yield();
-        if (sess_wake_seq(s) != seen) return;
-    }
     /* wake_cv runs on CLOCK_MONOTONIC (set at session creation). */
     struct timespec abs = {.tv_sec = (time_t)(until / 1000000000ull), .tv_nsec = (long)(until % 1000000000ull)};
     int wait_ns = until > tcpx_now_ns();
@@ -238,10 +234,53 @@ static void wait_until(tcpx_session *s, uint64_t seen, uint64_t until, uint64_t 
 void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
 {
     uint64_t cap = tcpx_now_ns() + (s->notify_supported ? 5000000ull : 50000ull);
-    wait_until(s, seen, deadline < cap ? deadline : cap, 0);
+    wait_until(s, seen, deadline < cap ? deadline : cap);
 }
 
 #define BG_IDLE_MAX_NS 128000000ull
+
+/* Something happened: a completion (the wake counter) or a round run by a
+ * transport thread for the idle session. */
+static uint64_t activity(tcpx_session *s)
+{
+    return sess_wake_seq(s) + atomic_load_explicit(&s->serve_seq, memory_order_relaxed);
+}
+
+static int app_recent(tcpx_session *s, uint64_t now)
+{
+    return now - atomic_load_explicit(&s->last_app_ns, memory_order_relaxed) < BG_IDLE_NS;
+}
+
+/* While traffic flows to a session no application thread progresses (a
+ * passive target), the progress thread polls its sockets as a polling
+ * caller would, until spin_ns pass with nothing happening, instead of
+ * waiting to be woken: the next READ request or WRITE header is read at
+ * once. Otherwise it waited for an I/O thread to wake in epoll_wait and
+ * serve it (H200, READ of 1 MiB, 8 channels, 4 in flight: 82-93 % of
+ * WRITE; polling for 300 us: 98-99 %). Sockets it leaves unarmed are armed
+ * by wait_until before the thread sleeps. */
+static void bg_poll(tcpx_session *s)
+{
+    atomic_store_explicit(&s->bg_polling, 1, memory_order_relaxed);
+    uint64_t mark = activity(s), end = tcpx_now_ns() + s->spin_ns;
+    for (unsigned i = 1; !atomic_load(&s->bg_stop); i++) {
+        uint64_t now = tcpx_now_ns();
+        if (now >= end || app_recent(s, now)) break;
+        if (!pthread_mutex_trylock(&s->mu)) {
+            polls(s, 1);
+            progress_round(s, now);
+            polls(s, 0);
+            pthread_mutex_unlock(&s->mu);
+        }
+        uint64_t a = activity(s);
+        if (a != mark) {
+            mark = a;
+            end = now + s->spin_ns;
+        }
+        if (i % 8 == 0) sched_yield();
+    }
+    atomic_store_explicit(&s->bg_polling, 0, memory_order_relaxed);
+}
 
 /* The background thread serves the session while no application thread
  * does: once no caller has progressed it for BG_IDLE_NS, it waits on the
@@ -251,10 +290,9 @@ void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
  * new connection, transports that do not notify); over a transport that
  * notifies, each round that nothing woke doubles that tick up to
  * BG_IDLE_MAX_NS, so an idle session costs next to no CPU. While traffic
- * flows (the last wait ended by a wake) it first watches the wake counter
- * (wait_until's spin), which saves the
- * sleep-and-wake delay of a request answered at once (a READ); an idle
- * session does not spin. While callers progress the session (the last
+ * flows (something happened during its last wait) it polls first
+ * (bg_poll), which saves the sleep-and-wake delay of each request; an idle
+ * session does not poll. While callers progress the session (the last
  * call left less than BG_IDLE_NS ago, or one holds the session lock now) it
  * only naps, and it never waits for the session lock. */
 static void *bg_main(void *arg)
@@ -274,7 +312,8 @@ static void *bg_main(void *arg)
             tick = BG_IDLE_NS;
             continue;
         }
-        uint64_t seen = sess_wake_seq(s);
+        /* Read before the round: what happens from here on ends the wait. */
+        uint64_t seen = sess_wake_seq(s), act = activity(s);
         if (pthread_mutex_trylock(&s->mu)) {
             /* Someone runs a round or a post right now (a waiting caller
              * sleeps without the lock): it moves the bytes. Waiting on the
@@ -286,9 +325,9 @@ static void *bg_main(void *arg)
         }
         progress_round(s, tcpx_now_ns());
         pthread_mutex_unlock(&s->mu);
-        /* spin only while traffic flows: an idle session sleeps outright */
-        wait_until(s, seen, tcpx_now_ns() + tick, busy ? s->spin_ns : 0);
-        busy = sess_wake_seq(s) != seen;
+        if (busy && s->spin_ns) bg_poll(s);
+        wait_until(s, seen, tcpx_now_ns() + tick);
+        busy = activity(s) != act;
         if (busy || !s->notify_supported) tick = BG_IDLE_NS;
         else if (tick < BG_IDLE_MAX_NS) tick *= 2;
     }

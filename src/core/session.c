@@ -70,14 +70,15 @@ tcpx_status tcpx_session_create(const tcpx_config *cfg, tcpx_session **out)
     pthread_condattr_destroy(&ca);
     s->token = tcpx_random_u64();
     s->wake = sess_wake;
-    /* The progress thread's spin pays where cores are to spare; on two it
-     * takes the I/O threads' core. 100 us covers the gap between a passive
-     * target's requests at 4 in flight (16 cores, one machine: READ of host
-     * 1-2 MiB and GPU 16-64 KiB ran 76-92 % of WRITE with 20 us, 90-104 %
-     * with 100 us; docs/PERFORMANCE.md). Application
-     * waits on small transfers poll the sockets themselves (tcpx_xfer_wait). */
+    /* The progress thread's poll while traffic flows (bg_poll) pays where
+     * cores are to spare; on two it takes the I/O threads' core. It ends
+     * after this long with nothing happening, so it must outlast the gap
+     * between a passive target's requests at 4 in flight (H200, READ of
+     * 1 MiB over 8 channels: 88 % of WRITE with 100 us, 99-107 % with 300;
+     * docs/PERFORMANCE.md). Application waits on small transfers poll the
+     * sockets themselves (tcpx_xfer_wait). */
     int spin_us = s->cfg.progress_spin_us >= 0 ? s->cfg.progress_spin_us
-                                               : sysconf(_SC_NPROCESSORS_ONLN) >= 4 ? 100 : 0;
+                                               : sysconf(_SC_NPROCESSORS_ONLN) >= 4 ? 300 : 0;
     s->spin_ns = (uint64_t)spin_us * 1000;
     s->wait_spin_ns = (uint64_t)s->cfg.spin_us * 1000;
     s->mem_secret = tcpx_random_u64();
