@@ -367,6 +367,7 @@ typedef struct tcpx_session {
     atomic_int nappers;            /* application threads asleep in sess_nap_locked */
     _Atomic uint64_t serve_seq;    /* rounds run by transport threads (sess_io_serve) */
     atomic_int bg_polling;         /* the progress thread polls the sockets (bg_poll) */
+    _Atomic uint64_t held_since_ns; /* a post's control messages wait for the next round (0: none) */
     int notify_supported;
     uint64_t wait_spin_ns;         /* a wait for a small transfer polls this long before it sleeps */
     uint64_t spin_ns;              /* the progress thread watches the wake counter this long before
@@ -650,7 +651,7 @@ void sess_own_thread_gpu(tcpx_session *s);
 /* progress.c */
 void sess_progress_locked(tcpx_session *s);
 /* Put what was just posted to p on the wire, reading nothing. */
-void sess_push_locked(tcpx_session *s, tcpx_peer *p);
+void sess_push_locked(tcpx_session *s, tcpx_peer *p, size_t bytes, size_t nops);
 void sess_wake(void *arg);
 /* A round for a caller that polls (tcpx_xfer_test, tcpx_notify_poll,
  * tcpx_session_progress): it will be back at once, so the transport may

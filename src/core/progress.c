@@ -106,16 +106,40 @@ static void polls(tcpx_session *s, int on)
     if (s->net && s->net->caller_polls) s->net->caller_polls(s->net, on);
 }
 
-/* What a post has queued for p goes out now: its control messages first
- * (a WRITE's header reaches the target while its chunks are still being
- * sent, so the target's handling overlaps the data; a single 64 KiB NIXL
- * WRITE on two cores: 38 -> 27 us), then its data comms' sends, then what
- * those queued. Nothing is read (that is a round's job), so a post costs no
- * system call for an answer that cannot have come yet. */
-void sess_push_locked(tcpx_session *s, tcpx_peer *p)
+/* Whether the control messages of a small post (at most TCPX_INLINE_MAX
+ * bytes: inline, no chunks) may wait for the next round: while other
+ * operations with the peer are under way, a round comes soon (the caller's
+ * next test or wait that is not done yet, or the answer to one of those),
+ * and the posts made until then leave in one frame, one system call, and
+ * are answered in one too: with 4 sends of 4 KiB in flight, 1 message per
+ * sendmsg each way became up to 4 (2-core VM: 0.44-0.52 -> 0.69-0.77
+ * GB/s). Nagle's rule at message level: a post with nothing else under way
+ * leaves at once. Only where a progress thread bounds the wait
+ * (PUSH_HOLD_MAX_NS), and never past a full frame. */
+static int push_may_wait(tcpx_session *s, tcpx_peer *p, size_t bytes, size_t nops)
 {
-    atomic_store_explicit(&s->last_app_ns, tcpx_now_ns(), memory_order_relaxed);
+    return s->bg_running && bytes <= TCPX_INLINE_MAX && p->nops > nops &&
+           p->outq_len - p->outq_off < TCPX_CTRL_MSG_MAX;
+}
+
+/* What a post has queued for p goes out now (or, a small post while others
+ * are under way, at the next round: push_may_wait): its control messages
+ * first (a WRITE's header reaches the target while its chunks are still
+ * being sent, so the target's handling overlaps the data; a single 64 KiB
+ * NIXL WRITE on two cores: 38 -> 27 us), then its data comms' sends, then
+ * what those queued. Nothing is read (that is a round's job), so a post
+ * costs no system call for an answer that cannot have come yet. */
+void sess_push_locked(tcpx_session *s, tcpx_peer *p, size_t bytes, size_t nops)
+{
+    uint64_t now = tcpx_now_ns();
+    atomic_store_explicit(&s->last_app_ns, now, memory_order_relaxed);
     if (ctrl_check(p)) return;
+    if (push_may_wait(s, p, bytes, nops)) {
+        uint64_t none = 0;
+        atomic_compare_exchange_strong_explicit(&s->held_since_ns, &none, now, memory_order_relaxed,
+                                                memory_order_relaxed);
+        return;
+    }
     tcpx_status st = ctrl_flush(p);
     if (st) {
         peer_fail(p, st, "%s", tcpx_last_error());
@@ -136,6 +160,8 @@ void sess_push_locked(tcpx_session *s, tcpx_peer *p)
  * back, and the clock was several reads of each). */
 static void progress_round(tcpx_session *s, uint64_t now)
 {
+    /* Every peer's round ends with its control stream flushed. */
+    atomic_store_explicit(&s->held_since_ns, 0, memory_order_relaxed);
     hs_progress(s, 0, now);
     for (tcpx_peer *p = s->peers; p; p = p->next) peer_round(p, now);
 }
@@ -169,6 +195,7 @@ void sess_wake(void *arg)
 }
 
 #define BG_IDLE_NS 1000000ull
+#define PUSH_HOLD_MAX_NS 200000ull /* longest a post's held messages wait for a round */
 
 /* A session that no application thread has progressed for BG_IDLE_NS (a
  * passive target) gets its round on the transport thread that completed
@@ -306,6 +333,17 @@ static void *bg_main(void *arg)
         uint64_t app = atomic_load_explicit(&s->last_app_ns, memory_order_relaxed);
         if (now - app < BG_IDLE_NS) {
             uint64_t left = BG_IDLE_NS - (now - app);
+            /* A post's messages held for the caller's next round leave by
+             * PUSH_HOLD_MAX_NS even if that round does not come. */
+            uint64_t held = atomic_load_explicit(&s->held_since_ns, memory_order_relaxed);
+            if (held && now - held >= PUSH_HOLD_MAX_NS) {
+                if (!pthread_mutex_trylock(&s->mu)) {
+                    progress_round(s, now);
+                    pthread_mutex_unlock(&s->mu);
+                }
+                continue;
+            }
+            if (held && PUSH_HOLD_MAX_NS - (now - held) < left) left = PUSH_HOLD_MAX_NS - (now - held);
             struct timespec nap = {0, (long)left};
             nanosleep(&nap, NULL);
             busy = 0;

@@ -116,7 +116,9 @@ static tcpx_status post(tcpx_xfer *x, int kind, size_t n, const tcpx_mem_id *mem
         op_start(op);
     }
     free(ops);
-    sess_push_locked(s, x->p);
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) bytes += sizes[i];
+    sess_push_locked(s, x->p, bytes, n);
     sess_unlock(s);
     return TCPX_OK;
 }
@@ -224,7 +226,7 @@ static tcpx_status post_list(tcpx_xfer *x, int kind, size_t n, const tcpx_block 
     if (onesided_start(op, wire, (uint32_t)op->nsegs) && op->state != OPS_FAILED)
         op_fail(op, TCPX_ERR_PEER, "peer %s: %s", x->p->name, tcpx_last_error());
     free(wire);
-    sess_push_locked(s, x->p);
+    sess_push_locked(s, x->p, total, 1);
     sess_unlock(s);
     return TCPX_OK;
 }
@@ -299,6 +301,10 @@ static tcpx_status wait_locked(tcpx_xfer *x, uint64_t deadline)
     for (const tcpx_op *op = x->ops; op; op = op->x_next) bytes += op->size;
     uint64_t spin_end = bytes <= SPIN_MAX_BYTES ? tcpx_now_ns() + s->wait_spin_ns : 0;
     unsigned spins = 0;
+    /* A transfer already done costs no round (a round's flush would send
+     * the small posts made since one by one: sess_push_locked). */
+    tcpx_status done = xfer_state(x);
+    if (done != TCPX_IN_PROGRESS) return done;
     for (;;) {
         uint64_t seen = sess_wake_seq(s);
         sess_progress_locked(s);
