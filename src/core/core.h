@@ -370,8 +370,8 @@ typedef struct tcpx_session {
     _Atomic uint64_t held_since_ns; /* a post's control messages wait for the next round (0: none) */
     int notify_supported;
     uint64_t wait_spin_ns;         /* a wait for a small transfer polls this long before it sleeps */
-    uint64_t spin_ns;              /* the progress thread watches the wake counter this long before
-                                      sleeping while traffic flows (0: machines of fewer than 4 cores) */
+    uint64_t spin_ns;              /* while traffic flows, the progress thread polls until this long
+                                      passes with nothing happening (bg_poll; 0: fewer than 4 cores) */
 
     /* background progress (cfg.progress_thread) */
     pthread_t bg_thread;

@@ -195,7 +195,8 @@ void sess_wake(void *arg)
 }
 
 #define BG_IDLE_NS 1000000ull
-#define PUSH_HOLD_MAX_NS 200000ull /* longest a post's held messages wait for a round */
+#define PUSH_HOLD_MAX_NS 200000ull  /* longest a post's held messages wait for a round */
+#define PUSH_HOLD_RETRY_NS 20000ull /* the progress thread's next look when the lock was taken */
 
 /* A session that no application thread has progressed for BG_IDLE_NS (a
  * passive target) gets its round on the transport thread that completed
@@ -336,14 +337,15 @@ static void *bg_main(void *arg)
             /* A post's messages held for the caller's next round leave by
              * PUSH_HOLD_MAX_NS even if that round does not come. */
             uint64_t held = atomic_load_explicit(&s->held_since_ns, memory_order_relaxed);
-            if (held && now - held >= PUSH_HOLD_MAX_NS) {
-                if (!pthread_mutex_trylock(&s->mu)) {
-                    progress_round(s, now);
-                    pthread_mutex_unlock(&s->mu);
-                }
+            if (held && now - held >= PUSH_HOLD_MAX_NS && !pthread_mutex_trylock(&s->mu)) {
+                progress_round(s, now);
+                pthread_mutex_unlock(&s->mu);
                 continue;
             }
-            if (held && PUSH_HOLD_MAX_NS - (now - held) < left) left = PUSH_HOLD_MAX_NS - (now - held);
+            if (held) { /* due, or overdue with the lock taken: look again soon */
+                uint64_t to = now - held < PUSH_HOLD_MAX_NS ? PUSH_HOLD_MAX_NS - (now - held) : PUSH_HOLD_RETRY_NS;
+                if (to < left) left = to;
+            }
             struct timespec nap = {0, (long)left};
             nanosleep(&nap, NULL);
             busy = 0;

@@ -31,7 +31,10 @@ static tcpx_status xfer_postable(const tcpx_xfer *x)
 static tcpx_status peer_usable(tcpx_peer *p)
 {
     if (p->state == PEER_READY) return TCPX_OK;
-    if (p->state == PEER_FAILED) return tcpx_set_error(p->err, "peer %s: %s", p->name, p->errmsg);
+    /* TCPX_ERR_PEER, as documented, whatever failed it (named in the text:
+     * that failure reached the transfers it ended with its own status). */
+    if (p->state == PEER_FAILED)
+        return tcpx_set_error(TCPX_ERR_PEER, "peer %s failed (%s): %s", p->name, tcpx_strerror(p->err), p->errmsg);
     return tcpx_set_error(TCPX_ERR_PEER, "peer %s is not connected", p->name);
 }
 

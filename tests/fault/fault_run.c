@@ -155,19 +155,28 @@ static void judge(const char *side, const outcome *o, int must_fail, int peer_di
 }
 
 /* A post under a fault may find the peer already failed: that counts as
- * the transfer failing at once (the slot is then NULL). */
+ * the transfer failing at once (the slot is then NULL), with the status
+ * that failed the peer, which the post's TCPX_ERR_PEER names in its text
+ * ("peer B failed (TCPX_ERR_PROTOCOL): ..."). */
 static tcpx_xfer *posted(tcpx_xfer *x, tcpx_status st, outcome *o, const char *what, int i)
 {
     if (st == TCPX_OK) return x;
-    HX_CHECK(strcmp(g_expect, "ok") != 0, "%s %d: post failed with %s: %s", what, i, tcpx_strerror(st),
-             tcpx_last_error());
-    HX_CHECK(st == TCPX_ERR_PEER, "%s %d: post under a fault failed with %s: %s", what, i, tcpx_strerror(st),
-             tcpx_last_error());
+    const char *msg = tcpx_last_error();
+    HX_CHECK(strcmp(g_expect, "ok") != 0, "%s %d: post failed with %s: %s", what, i, tcpx_strerror(st), msg);
+    HX_CHECK(st == TCPX_ERR_PEER, "%s %d: post under a fault failed with %s: %s", what, i, tcpx_strerror(st), msg);
+    const tcpx_status causes[] = {TCPX_ERR_PEER, TCPX_ERR_TRANSPORT, TCPX_ERR_TIMEOUT, TCPX_ERR_PROTOCOL};
+    tcpx_status cause = st;
+    for (size_t k = 0; k < sizeof causes / sizeof causes[0]; k++) {
+        char named[64];
+        snprintf(named, sizeof named, "failed (%s)", tcpx_strerror(causes[k]));
+        if (strstr(msg, named)) cause = causes[k];
+    }
+    if (strstr(msg, "digest")) o->digest_named = 1;
     o->n++;
     if (!o->nfail++) {
         o->first_err_ms = hx_now_ms() - g_t0;
-        o->first_st = st;
-        snprintf(o->first_msg, sizeof o->first_msg, "%s", tcpx_last_error());
+        o->first_st = cause;
+        snprintf(o->first_msg, sizeof o->first_msg, "%s", msg);
     }
     if (x) tcpx_xfer_release(x);
     return NULL;
