@@ -198,6 +198,12 @@ void sess_wake(void *arg)
 #define PUSH_HOLD_MAX_NS 200000ull  /* longest a post's held messages wait for a round */
 #define PUSH_HOLD_RETRY_NS 20000ull /* the progress thread's next look when the lock was taken */
 
+/* An application thread progressed the session less than BG_IDLE_NS ago. */
+static int app_recent(tcpx_session *s, uint64_t now)
+{
+    return now - atomic_load_explicit(&s->last_app_ns, memory_order_relaxed) < BG_IDLE_NS;
+}
+
 /* A session that no application thread has progressed for BG_IDLE_NS (a
  * passive target) gets its round on the transport thread that completed
  * something for it, before that thread notifies: an ACK or a READ's reply
@@ -207,8 +213,7 @@ void sess_wake(void *arg)
 int sess_io_idle(void *arg)
 {
     tcpx_session *s = arg;
-    uint64_t app = atomic_load_explicit(&s->last_app_ns, memory_order_relaxed);
-    return s->cfg.progress_thread && tcpx_now_ns() - app >= BG_IDLE_NS;
+    return s->cfg.progress_thread && !app_recent(s, tcpx_now_ns());
 }
 
 /* 1 when the round ran and no thread need be woken for what it has done:
@@ -272,11 +277,6 @@ void sess_wait_event(tcpx_session *s, uint64_t seen, uint64_t deadline)
 static uint64_t activity(tcpx_session *s)
 {
     return sess_wake_seq(s) + atomic_load_explicit(&s->serve_seq, memory_order_relaxed);
-}
-
-static int app_recent(tcpx_session *s, uint64_t now)
-{
-    return now - atomic_load_explicit(&s->last_app_ns, memory_order_relaxed) < BG_IDLE_NS;
 }
 
 /* While traffic flows to a session no application thread progresses (a

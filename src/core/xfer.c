@@ -299,15 +299,15 @@ tcpx_status tcpx_xfer_test(tcpx_xfer *x)
  * completion wakes it. */
 static tcpx_status wait_locked(tcpx_xfer *x, uint64_t deadline)
 {
+    /* A transfer already done costs no round (a round's flush would send
+     * the small posts made since one by one: sess_push_locked). */
+    tcpx_status done = xfer_state(x);
+    if (done != TCPX_IN_PROGRESS) return done;
     tcpx_session *s = x->s;
     size_t bytes = 0;
     for (const tcpx_op *op = x->ops; op; op = op->x_next) bytes += op->size;
     uint64_t spin_end = bytes <= SPIN_MAX_BYTES ? tcpx_now_ns() + s->wait_spin_ns : 0;
     unsigned spins = 0;
-    /* A transfer already done costs no round (a round's flush would send
-     * the small posts made since one by one: sess_push_locked). */
-    tcpx_status done = xfer_state(x);
-    if (done != TCPX_IN_PROGRESS) return done;
     for (;;) {
         uint64_t seen = sess_wake_seq(s);
         sess_progress_locked(s);
