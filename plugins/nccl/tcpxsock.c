@@ -170,7 +170,7 @@ tcpx_ncclResult_t tcpxsock_connect(int dev, void *handle, void **send_comm)
     uint8_t h[TCPX_NET_HANDLE_SIZE];
     memcpy(h, handle, STASH_OFF);
     memset(h + STASH_OFF, 0, sizeof h - STASH_OFF);
-    int st = g_net->connect(g_net, 0, h, &state, send_comm);
+    int st = g_net->connect_send(g_net, 0, h, &state, send_comm);
     /* state is NULL again once connected or failed. */
     magic = state ? STASH_MAGIC ^ (uint64_t)(uintptr_t)state : 0;
     memcpy(stash, &magic, sizeof magic);

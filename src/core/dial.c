@@ -85,7 +85,7 @@ tcpx_status dial_progress(tcpx_session *s, tcpx_peer *p, int *done)
     *done = 0;
     for (int i = 0; i < d->ncomms; i++) {
         if (!d->comm[i]) {
-            int rc = n->connect(n, s->net_dev, remote_handle(p, i), &d->state[i], &d->comm[i]);
+            int rc = n->connect_send(n, s->net_dev, remote_handle(p, i), &d->state[i], &d->comm[i]);
             if (rc) return (tcpx_status)rc;
             if (!d->comm[i]) {
                 all = 0;

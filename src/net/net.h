@@ -4,13 +4,13 @@
  * Shaped after the ncclNet plugin ABI so that the core drives the built-in
  * socket transport and external ncclNet plugins (GPUDirect-TCPX) the same way:
  *
- *   - comms are one-directional: a send comm (from connect) pairs with one
+ *   - comms are one-directional: a send comm (from connect_send) pairs with one
  *     recv comm (from accept);
  *   - requests on one comm are matched in posting order (the k-th isend on a
  *     send comm lands in the buffer of the k-th irecv on its recv comm);
  *   - an irecv posts a capacity; test() reports the size actually sent, and a
  *     message larger than the posted capacity is an error, never a truncation;
- *   - every call is non-blocking: connect/accept may return a NULL comm,
+ *   - every call is non-blocking: connect_send/accept may return a NULL comm,
  *     meaning "not yet, call again"; isend/irecv may return a NULL request,
  *     meaning "no room now, call again";
  *   - at most props.max_requests requests are in flight per comm.
@@ -103,7 +103,7 @@ struct tcpx_net {
     /* Start/continue connecting to a listen handle. *send_comm stays NULL until
      * the connection is established. The same handle and *state pointer are
      * passed on every retry; *state starts NULL and the transport owns it. */
-    int (*connect)(tcpx_net *n, int dev, const void *handle, void **state, void **send_comm);
+    int (*connect_send)(tcpx_net *n, int dev, const void *handle, void **state, void **send_comm);
     /* Continue accepting one connection; *recv_comm stays NULL until one is
      * fully established. Garbage from strangers is dropped internally. */
     int (*accept)(tcpx_net *n, void *listen_comm, void **recv_comm);
@@ -149,7 +149,7 @@ struct tcpx_net {
     int (*close_send)(tcpx_net *n, void *send_comm);
     int (*close_recv)(tcpx_net *n, void *recv_comm);
     int (*close_listen)(tcpx_net *n, void *listen_comm);
-    /* Abandon a connect in progress (the *state of connect). */
+    /* Abandon a connect in progress (the *state of connect_send). */
     void (*connect_abort)(tcpx_net *n, void *state);
     /* Optional (may be NULL): 1 if the far end of a send comm has closed its
      * side (so a handshake was refused or the peer died), else 0. Never blocks. */

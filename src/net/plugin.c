@@ -79,7 +79,7 @@ typedef struct pl_cstate {
 
 /* ---- errors ---- */
 
-static int fail(pl_net *n, const char *call, int rc)
+static int call_failed(pl_net *n, const char *call, int rc)
 {
     return tcpx_set_error(TCPX_ERR_TRANSPORT, "plugin %s %s returned %d (%s)", n->base.name, call, rc,
                           tcpx_plugin_result_name(rc));
@@ -124,7 +124,7 @@ static int post(pl_net *n, pl_comm *c, int is_recv, void *data, size_t size, int
     void *preq = NULL;      /* never NCCL's "optional completion" marker */
     int rc = is_recv ? n->shim->irecv(n->t, c->pcomm, data, size, tag, mh, &preq)
                      : n->shim->isend(n->t, c->pcomm, data, size, tag, mh, &preq);
-    if (rc) return fail(n, is_recv ? "irecv" : "isend", rc);
+    if (rc) return call_failed(n, is_recv ? "irecv" : "isend", rc);
     if (!preq) return TCPX_OK;
     c->free = r->next_free;
     r->next_free = NULL;
@@ -155,7 +155,7 @@ static int pl_test(tcpx_net *net, void *request, int *done, size_t *size)
     int rc = n->shim->test(n->t, r->preq, &d, &got);
     if (rc) {
         req_put(r);
-        return fail(n, "test", rc);
+        return call_failed(n, "test", rc);
     }
     if (!d) return TCPX_OK;
     if (size) *size = got >= 0 ? (size_t)got : r->size;
@@ -176,7 +176,7 @@ static int pl_irecv_consumed(tcpx_net *net, void *recv_comm, void *request)
         return tcpx_set_error(TCPX_ERR_INVALID,
                               "irecv_consumed of a request that is not a finished receive of this comm");
     int rc = n->shim->has_irecv_consumed(n->t) ? n->shim->irecv_consumed(n->t, c->pcomm, r->preq) : 0;
-    if (rc) return fail(n, "irecvConsumed", rc); /* the plugin still holds the request */
+    if (rc) return call_failed(n, "irecvConsumed", rc); /* the plugin still holds the request */
     req_put(r);
     return TCPX_OK;
 }
@@ -198,7 +198,7 @@ static int pl_reg_mr(tcpx_net *net, void *comm, void *data, size_t size, int typ
         return tcpx_set_error(TCPX_ERR_INVALID, "plugin %s (ABI v%d) registers at most %d bytes at once, not %zu",
                               n->base.name, n->shim->version, INT_MAX, size);
     int rc = n->shim->reg_mr(n->t, c->pcomm, data, size, type, mhandle);
-    return rc ? fail(n, "regMr", rc) : TCPX_OK;
+    return rc ? call_failed(n, "regMr", rc) : TCPX_OK;
 }
 
 static int pl_dereg_mr(tcpx_net *net, void *comm, void *mhandle)
@@ -207,7 +207,7 @@ static int pl_dereg_mr(tcpx_net *net, void *comm, void *mhandle)
     pl_comm *c = comm;
     if (!c) return tcpx_set_error(TCPX_ERR_INVALID, "dereg_mr: NULL comm");
     int rc = n->shim->dereg_mr(n->t, c->pcomm, mhandle);
-    return rc ? fail(n, "deregMr", rc) : TCPX_OK;
+    return rc ? call_failed(n, "deregMr", rc) : TCPX_OK;
 }
 
 /* ---- connection setup ---- */
@@ -233,7 +233,7 @@ static int pl_get_properties(tcpx_net *net, int dev, tcpx_net_props *p)
     int rc = check_dev(n, dev);
     if (rc) return rc;
     tcpx_plugin_props pp = {0};
-    if ((rc = n->shim->props(n->t, dev, &pp))) return fail(n, "getProperties", rc);
+    if ((rc = n->shim->props(n->t, dev, &pp))) return call_failed(n, "getProperties", rc);
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", pp.name ? pp.name : "unnamed");
     snprintf(p->pci_path, sizeof p->pci_path, "%s", pp.pci_path ? pp.pci_path : "");
@@ -269,7 +269,7 @@ static int pl_listen(tcpx_net *net, int dev, void *handle, void **listen_comm)
     l->want_dh = props.offload == TCPX_NET_OFFLOAD_UNPACK;
     if ((rc = n->shim->listen(n->t, n->ctx, dev, handle, &l->plisten))) {
         free(l);
-        return fail(n, "listen", rc);
+        return call_failed(n, "listen", rc);
     }
     *listen_comm = l;
     return TCPX_OK;
@@ -292,7 +292,7 @@ static int pl_accept(tcpx_net *net, void *listen_comm, void **recv_comm)
     tcpx_ncclNetDeviceHandle_v7_t *dh = l->want_dh ? &c->dh : NULL;
     void *pcomm = NULL;
     int rc = n->shim->accept(n->t, l->plisten, &pcomm, &dh);
-    if (rc) return fail(n, "accept", rc);
+    if (rc) return call_failed(n, "accept", rc);
     if (!pcomm) return TCPX_OK;
     if (dh && dh != &c->dh) c->dh = *dh; /* the plugin pointed us at its own handle */
     c->has_dh = dh && c->dh.handle;
@@ -317,10 +317,10 @@ static int pl_connect(tcpx_net *net, int dev, const void *handle, void **state, 
     }
     tcpx_ncclNetDeviceHandle_v7_t *dh = NULL; /* no offload on the send side */
     void *pcomm = NULL;
-    if ((rc = n->shim->connect(n->t, n->ctx, dev, st->handle, &pcomm, &dh))) {
+    if ((rc = n->shim->connect_send(n->t, n->ctx, dev, st->handle, &pcomm, &dh))) {
         free(st);
         *state = NULL;
-        return fail(n, "connect", rc);
+        return call_failed(n, "connect", rc);
     }
     if (!pcomm) return TCPX_OK;
     free(st);
@@ -342,7 +342,7 @@ static int pl_close_comm(pl_net *n, pl_comm *c, int is_recv)
     if (!c) return TCPX_OK;
     int rc = is_recv ? n->shim->close_recv(n->t, c->pcomm) : n->shim->close_send(n->t, c->pcomm);
     free(c);
-    return rc ? fail(n, is_recv ? "closeRecv" : "closeSend", rc) : TCPX_OK;
+    return rc ? call_failed(n, is_recv ? "closeRecv" : "closeSend", rc) : TCPX_OK;
 }
 
 static int pl_close_send(tcpx_net *net, void *send_comm) { return pl_close_comm((pl_net *)net, send_comm, 0); }
@@ -356,7 +356,7 @@ static int pl_close_listen(tcpx_net *net, void *listen_comm)
     int rc = n->shim->close_listen(n->t, l->plisten);
     free(l->pending);
     free(l);
-    return rc ? fail(n, "closeListen", rc) : TCPX_OK;
+    return rc ? call_failed(n, "closeListen", rc) : TCPX_OK;
 }
 
 static void pl_destroy(tcpx_net *net)
@@ -401,7 +401,7 @@ int tcpx_net_plugin_create_version(const char *path_or_name, const tcpx_net_opts
     b->name = lib->name;
     if ((rc = shim->devices(table, &n->ndev)) || n->ndev <= 0) {
         if (rc)
-            fail(n, "devices", rc);
+            call_failed(n, "devices", rc);
         else
             tcpx_set_error(TCPX_ERR_TRANSPORT, "plugin %s (%s) has no network devices (devices() reported %d)",
                            lib->name, lib->file, n->ndev);
@@ -411,7 +411,7 @@ int tcpx_net_plugin_create_version(const char *path_or_name, const tcpx_net_opts
     b->devices = pl_devices;
     b->get_properties = pl_get_properties;
     b->listen = pl_listen;
-    b->connect = pl_connect;
+    b->connect_send = pl_connect;
     b->accept = pl_accept;
     b->reg_mr = pl_reg_mr;
     b->dereg_mr = pl_dereg_mr;

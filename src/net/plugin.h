@@ -64,8 +64,8 @@ typedef struct tcpx_plugin_shim {
     tcpx_ncclResult_t (*devices)(const void *t, int *ndev);
     tcpx_ncclResult_t (*props)(const void *t, int dev, tcpx_plugin_props *out);
     tcpx_ncclResult_t (*listen)(const void *t, void *ctx, int dev, void *handle, void **listen_comm);
-    tcpx_ncclResult_t (*connect)(const void *t, void *ctx, int dev, void *handle, void **send_comm,
-                                 tcpx_ncclNetDeviceHandle_v7_t **dev_handle);
+    tcpx_ncclResult_t (*connect_send)(const void *t, void *ctx, int dev, void *handle, void **send_comm,
+                                      tcpx_ncclNetDeviceHandle_v7_t **dev_handle);
     tcpx_ncclResult_t (*accept)(const void *t, void *listen_comm, void **recv_comm,
                                 tcpx_ncclNetDeviceHandle_v7_t **dev_handle);
     tcpx_ncclResult_t (*reg_mr)(const void *t, void *comm, void *data, size_t size, int type, void **mhandle);

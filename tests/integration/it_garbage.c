@@ -189,7 +189,7 @@ static void *net_connect(tcpx_net *n, const void *handle)
     void *state = NULL, *sc = NULL;
     uint64_t deadline = hx_now_ms() + (uint64_t)HX_MS(5000);
     while (!sc) {
-        int rc = n->connect(n, 0, handle, &state, &sc);
+        int rc = n->connect_send(n, 0, handle, &state, &sc);
         if (rc) return NULL;
         if (sc) break;
         if (hx_now_ms() >= deadline) {

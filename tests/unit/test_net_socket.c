@@ -154,7 +154,7 @@ static void test_concurrent(void)
         int all = 1;
         for (int i = 0; i < 3; i++)
             if (!sc[i]) {
-                CHECK(who[i]->connect(who[i], 0, handle, &st[i], &sc[i]) == 0, "connect %d", i);
+                CHECK(who[i]->connect_send(who[i], 0, handle, &st[i], &sc[i]) == 0, "connect %d", i);
                 all &= sc[i] != NULL;
             }
         void *c = NULL;
@@ -219,7 +219,7 @@ static void test_errors(void)
     uint8_t bad[TCPX_NET_HANDLE_SIZE];
     memset(bad, 0x41, sizeof bad);
     void *state = NULL, *c = NULL;
-    CHECK(n->connect(n, 0, bad, &state, &c) == TCPX_ERR_INVALID && !state && !c, "bad handle");
+    CHECK(n->connect_send(n, 0, bad, &state, &c) == TCPX_ERR_INVALID && !state && !c, "bad handle");
 
     /* Nobody listening: TCPX_ERR_TRANSPORT naming the address. */
     uint8_t handle[TCPX_NET_HANDLE_SIZE];
@@ -228,7 +228,7 @@ static void test_errors(void)
     n->close_listen(n, l);
     int rc = 0;
     uint64_t dl = tcpx_deadline_ms(DEADLINE_MS);
-    while (!rc && !c && !tcpx_past(dl)) rc = n->connect(n, 0, handle, &state, &c);
+    while (!rc && !c && !tcpx_past(dl)) rc = n->connect_send(n, 0, handle, &state, &c);
     CHECK(rc == TCPX_ERR_TRANSPORT && !state && !c, "connect to a closed port: rc %d", rc);
     CHECK(strstr(tcpx_last_error(), "127.0.0.1:"), "error text: %s", tcpx_last_error());
     if (c) n->close_send(n, c);

@@ -222,7 +222,7 @@ static void test_close_outstanding(int socks)
     }
     /* A half-done connect is abandoned. */
     void *state = NULL, *c = NULL;
-    CHECK(n->connect(n, 0, handle, &state, &c) == 0, "connect");
+    CHECK(n->connect_send(n, 0, handle, &state, &c) == 0, "connect");
     if (c) n->close_send(n, c);
     if (state) n->connect_abort(n, state);
     n->close_listen(n, l);

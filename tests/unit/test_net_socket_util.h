@@ -64,7 +64,7 @@ static inline int connect_pair(tcpx_net *n, tcpx_net *m, void *l, const void *ha
     uint64_t dl = tcpx_deadline_ms(DEADLINE_MS);
     while (!*sc || !*rc_) {
         if (!*sc) {
-            int rc = n->connect(n, 0, handle, &state, sc);
+            int rc = n->connect_send(n, 0, handle, &state, sc);
             if (rc) {
                 CHECK(0, "connect failed: %d", rc);
                 return -1;

@@ -146,7 +146,7 @@ int tcpx_net_socket_create(const tcpx_net_opts *opts, tcpx_net **out)
     b->devices = sock_devices;
     b->get_properties = sock_get_properties;
     b->listen = sock_listen;
-    b->connect = sock_connect;
+    b->connect_send = sock_connect;
     b->accept = sock_accept;
     b->reg_mr = sock_reg_mr;
     b->dereg_mr = sock_dereg_mr;
