@@ -548,15 +548,32 @@ void op_complete(tcpx_op *op);
 void op_fail(tcpx_op *op, tcpx_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* One more chunk of op retired; the kind's chunks_done hook after the last. */
 void op_chunk_done(tcpx_op *op);
-const char *op_kind_name(const tcpx_op *op); /* "send", "receive", "WRITE", ... for sentences */
+/* "send", "receive", "WRITE", ... for sentences (inline: channel.c, below
+ * op.c, names ops in its logs). */
+static inline const char *op_kind_name(const tcpx_op *op)
+{
+    switch (op->kind) {
+    case OP_SEND: return "send";
+    case OP_RECV: return "receive";
+    case OP_WRITE: return "WRITE";
+    case OP_READ: return "READ";
+    case OP_WRITE_IN: return "served WRITE";
+    case OP_READ_IN: return "served READ";
+    default: return "notification";
+    }
+}
 void op_free(tcpx_op *op);          /* an op that has left its peer (or never joined one) */
 /* Count the op in its regions' busy counts (rbusy for a target op), and
  * stop counting (when it finishes, or earlier once it no longer touches them). */
 void op_hold_regions(tcpx_op *op);
 void op_release_regions(tcpx_op *op);
 /* Something an op waits for besides its chunks arrived: its chunks_done
- * hook runs again if every chunk is in. */
-void op_recheck(tcpx_op *op);
+ * hook runs again if every chunk is in. (Inline: notify.c, which peer.c
+ * calls, uses it without a call back into op.c.) */
+static inline void op_recheck(tcpx_op *op)
+{
+    if (op->chunks_done == op->nchunks && op->hooks && op->hooks->chunks_done) op->hooks->chunks_done(op);
+}
 /* ACK and NACK: to the named op's hooks. */
 tcpx_status op_on_ack(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status op_on_nack(tcpx_peer *p, const tcpx_msg *m);
@@ -569,19 +586,31 @@ tcpx_status twosided_on_data(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m);
 tcpx_status op_start(tcpx_op *op);
 void op_withdraw(tcpx_op *op);
-/* Announce a send: its RTS (with the bytes when inline) goes; counts in
- * the credit. A failed read of the message fails the op. */
-void twosided_announce(tcpx_op *op);
-/* Free what the peer holds of the other side's unmatched sends. */
-void twosided_free_unexpected(tcpx_peer *p);
 
-/* credit.c: the sender's half of two-sided flow control */
-/* A new send: announced now if nothing waits before it and the peer's
- * budget has room, else queued (OPS_CREDIT_WAIT). */
-void credit_post(tcpx_op *op);
-/* The first answer to op's RTS came: its credit returns and waiting sends
- * that now fit are announced. Nothing for an op that holds none. */
-void credit_return(tcpx_op *op);
+/* unexpected.c: the receiver's store of the peer's sends that no receive
+ * matched yet (RTS held until a receive with their tag is posted) */
+/* Hold the send of RTS m (its bytes when inline); an error when the peer
+ * sent more than the credit of our HELLO allows, or memory runs out. */
+tcpx_status unexpected_add(tcpx_peer *p, const tcpx_msg *m, int is_inline);
+/* The oldest held send of tag, or the one of send id, out of the store;
+ * NULL if none. The caller frees it. */
+tcpx_unexpected *unexpected_take_tag(tcpx_peer *p, uint64_t tag);
+tcpx_unexpected *unexpected_take_id(tcpx_peer *p, uint64_t send_id);
+void unexpected_free(tcpx_unexpected *u);
+/* Free every held send (the peer is closing: they are its). */
+void unexpected_free_all(tcpx_peer *p);
+
+/* credit.c: the sender's half of two-sided flow control. It decides and
+ * counts; twosided.c announces what it lets go. */
+/* A new send: 1 if it may be announced now (nothing waits before it and the
+ * peer's budget has room); 0 when it was queued (OPS_CREDIT_WAIT). */
+int credit_post(tcpx_op *op);
+/* The first answer to op's RTS came: its credit returns. 1 if it held
+ * some (waiting sends may fit now), 0 for an op that held none. */
+int credit_return(tcpx_op *op);
+/* The oldest waiting send, out of the queue, if it fits the budget now
+ * (and the peer is ready); NULL otherwise. */
+tcpx_op *credit_next(tcpx_peer *p);
 /* Count an RTS going out. */
 void credit_take(tcpx_op *op);
 /* A send leaving the peer: out of the waiting queue. */

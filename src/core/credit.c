@@ -7,7 +7,8 @@
  * inline send, or NACK): the receiver frees an unexpected send before it
  * answers, so what it holds never exceeds what we count. Sends that would
  * overspend wait here, in post order (so sends of one tag still arrive in
- * the order they were posted), and go as answers return credit.
+ * the order they were posted), and go as answers return credit. This file
+ * decides and counts; twosided.c announces the sends it lets go.
  */
 #include "core/core.h"
 
@@ -26,36 +27,32 @@ void credit_take(tcpx_op *op)
     p->credit_used_bytes += inline_bytes(op);
 }
 
-/* Announce waiting sends, oldest first, while they fit. */
-static void drain(tcpx_peer *p)
+tcpx_op *credit_next(tcpx_peer *p)
 {
-    while (p->credit_wait.head && p->state == PEER_READY) {
-        tcpx_op *op = TCPX_CONTAINER(p->credit_wait.head, tcpx_op, ql);
-        if (!fits(p, op)) return;
-        tagq_unlink(&op->ql);
-        twosided_announce(op);
-    }
+    if (!p->credit_wait.head || p->state != PEER_READY) return NULL;
+    tcpx_op *op = TCPX_CONTAINER(p->credit_wait.head, tcpx_op, ql);
+    if (!fits(p, op)) return NULL;
+    tagq_unlink(&op->ql);
+    return op;
 }
 
-void credit_post(tcpx_op *op)
+int credit_post(tcpx_op *op)
 {
     tcpx_peer *p = op->p;
-    if (!p->credit_wait.head && fits(p, op)) {
-        twosided_announce(op);
-        return;
-    }
+    if (!p->credit_wait.head && fits(p, op)) return 1;
     op->state = OPS_CREDIT_WAIT;
     tagq_push(&p->credit_wait, &op->ql);
+    return 0;
 }
 
-void credit_return(tcpx_op *op)
+int credit_return(tcpx_op *op)
 {
-    if (!op->credit) return;
+    if (!op->credit) return 0;
     tcpx_peer *p = op->p;
     op->credit = 0;
     p->credit_used--;
     p->credit_used_bytes -= inline_bytes(op);
-    drain(p);
+    return 1;
 }
 
 void credit_forget(tcpx_op *op) { tagq_unlink(&op->ql); }

@@ -111,24 +111,6 @@ void op_fail(tcpx_op *op, tcpx_status st, const char *fmt, ...)
     op_finish(op);
 }
 
-void op_recheck(tcpx_op *op)
-{
-    if (op->chunks_done == op->nchunks && op->hooks && op->hooks->chunks_done) op->hooks->chunks_done(op);
-}
-
-const char *op_kind_name(const tcpx_op *op)
-{
-    switch (op->kind) {
-    case OP_SEND: return "send";
-    case OP_RECV: return "receive";
-    case OP_WRITE: return "WRITE";
-    case OP_READ: return "READ";
-    case OP_WRITE_IN: return "served WRITE";
-    case OP_READ_IN: return "served READ";
-    default: return "notification";
-    }
-}
-
 /* A receiving op whose data digest did not match, every chunk in: it fails,
  * and the sender, waiting for our ACK, is told instead (a READ's target
  * waits for nothing). */

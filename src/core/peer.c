@@ -79,7 +79,7 @@ void peer_close_comms(tcpx_peer *p)
     }
     p->ntx = p->nrx = 0;
     ctrl_close(p);
-    twosided_free_unexpected(p); /* sends that no receive matched: the peer owns them */
+    unexpected_free_all(p); /* sends that no receive matched: the peer owns them */
     inbound_state_free(p);
 }
 

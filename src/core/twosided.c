@@ -32,6 +32,17 @@ static void send_chunks_done(tcpx_op *op)
     else if (op->acked) op_complete(op);
 }
 
+static void twosided_announce(tcpx_op *op);
+
+/* The first answer to op's RTS came: its credit returns, and the sends
+ * waiting for credit that now fit are announced, oldest first. */
+static void give_back_credit(tcpx_op *op)
+{
+    tcpx_peer *p = op->p;
+    if (!credit_return(op)) return;
+    for (tcpx_op *w; (w = credit_next(p));) twosided_announce(w);
+}
+
 /* The receiver has every byte (inline: it has the message; a withdrawn
  * inline send that was matched first is delivered). */
 static tcpx_status send_acked(tcpx_op *op)
@@ -39,7 +50,7 @@ static tcpx_status send_acked(tcpx_op *op)
     int inline_wait = (op->state == OPS_RTS_SENT || op->state == OPS_CANCELLING) && op->size <= TCPX_INLINE_MAX;
     if (op->state != OPS_DATA && !inline_wait)
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "ACK for send %llu in the wrong state", (unsigned long long)op->id);
-    if (inline_wait) credit_return(op);
+    if (inline_wait) give_back_credit(op);
     op->acked = 1;
     if (inline_wait || op->chunks_done == op->nchunks) op_complete(op);
     return TCPX_OK;
@@ -61,7 +72,7 @@ static tcpx_status twosided_nacked(tcpx_op *op, tcpx_status st, const char *text
         if (op->chunks_done == op->nchunks) send_chunks_done(op);
         return TCPX_OK;
     }
-    credit_return(op);
+    give_back_credit(op);
     op_fail(op, st, "peer %s: %s", op->p->name, text);
     return TCPX_OK;
 }
@@ -70,35 +81,6 @@ static const tcpx_op_hooks send_hooks = {
     .chunks_done = send_chunks_done, .finish = send_finish, .acked = send_acked, .nacked = twosided_nacked};
 static const tcpx_op_hooks recv_hooks = {
     .chunks_done = recv_chunks_done, .finish = recv_finish, .nacked = twosided_nacked};
-
-/* ------------------------------------------------------------ unexpected */
-
-static void unexpected_drop(tcpx_peer *p, tcpx_unexpected *u)
-{
-    tagmap_unlink(&p->unx, &u->ql);
-    idmap_remove(&p->unx_ids, &u->il);
-    p->unx_count--;
-    p->unx_bytes -= u->is_inline ? u->size : 0;
-}
-
-static void unexpected_free(tcpx_unexpected *u)
-{
-    free(u->data);
-    free(u);
-}
-
-static void unexpected_clear_one(tcpx_qlink *l, void *arg)
-{
-    (void)arg;
-    unexpected_free(TCPX_CONTAINER(l, tcpx_unexpected, ql));
-}
-
-void twosided_free_unexpected(tcpx_peer *p)
-{
-    idmap_free(&p->unx_ids); /* its links live in the entries freed next */
-    tagmap_clear(&p->unx, unexpected_clear_one, NULL);
-    p->unx_bytes = p->unx_count = 0;
-}
 
 /* ------------------------------------------------------------ matching */
 
@@ -149,40 +131,14 @@ tcpx_status twosided_on_rts(tcpx_peer *p, const tcpx_msg *m)
         match(p, TCPX_CONTAINER(l, tcpx_op, ql), m->u.rts.send_id, size, m->payload, is_inline);
         return TCPX_OK;
     }
-    /* We granted the peer this much in our HELLO; its RTS count against it
-     * until we answer them, so an honest peer never gets here. */
-    const tcpx_config *c = &p->s->cfg;
-    if (p->unx_count >= (size_t)c->unexpected_max || p->unx_bytes + (is_inline ? size : 0) > c->unexpected_max_bytes)
-        return tcpx_set_error(TCPX_ERR_PROTOCOL,
-                              "%s sent more unmatched sends than its credit (%d sends, %zu inline bytes) allows",
-                              p->name, c->unexpected_max, c->unexpected_max_bytes);
-    tcpx_unexpected *u = calloc(1, sizeof *u);
-    if (u && is_inline && size) u->data = malloc(size);
-    if (!u || (is_inline && size && !u->data)) {
-        free(u);
-        return tcpx_set_error(TCPX_ERR_NOMEM, "cannot hold an unexpected send");
-    }
-    u->il.id = m->u.rts.send_id;
-    u->tag = m->u.rts.tag;
-    u->size = size;
-    u->is_inline = is_inline;
-    if (is_inline && size) memcpy(u->data, m->payload, size);
-    tcpx_status st = tagmap_push(&p->unx, u->tag, &u->ql);
-    if (!st && (st = idmap_put(&p->unx_ids, &u->il))) tagmap_unlink(&p->unx, &u->ql);
-    if (st) {
-        unexpected_free(u);
-        return st;
-    }
-    p->unx_count++;
-    p->unx_bytes += is_inline ? size : 0;
-    return TCPX_OK;
+    return unexpected_add(p, m, is_inline);
 }
 
 tcpx_status twosided_on_cts(tcpx_peer *p, const tcpx_msg *m)
 {
     tcpx_op *op = ops_find(p, m->u.cts.send_id);
     if (op && op->kind == OP_SEND && op->state == OPS_CANCELLING) {
-        credit_return(op);
+        give_back_credit(op);
         ctrl_send_nack(p, m->u.cts.recv_id, TCPX_ERR_PEER, "the send was withdrawn by the sender");
         op_fail(op, TCPX_ERR_PEER, "withdrawn: its transfer was released");
         return TCPX_OK;
@@ -190,7 +146,7 @@ tcpx_status twosided_on_cts(tcpx_peer *p, const tcpx_msg *m)
     if (!op || op->kind != OP_SEND || op->state != OPS_RTS_SENT || op->size <= TCPX_INLINE_MAX)
         return tcpx_set_error(TCPX_ERR_PROTOCOL, "CTS for send %llu that is not waiting for one",
                               (unsigned long long)m->u.cts.send_id);
-    credit_return(op);
+    give_back_credit(op);
     tcpx_session *s = p->s;
     uint16_t first = (uint16_t)(p->next_first_channel++ % (unsigned)p->ntx);
     /* The receiver's staging slots hold its own chunk size: never exceed it. */
@@ -221,10 +177,8 @@ tcpx_status twosided_on_data(tcpx_peer *p, const tcpx_msg *m)
  * its way tells the sender. */
 tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m)
 {
-    tcpx_idlink *l = idmap_take(&p->unx_ids, m->u.cancel.send_id);
-    if (l) {
-        tcpx_unexpected *u = TCPX_CONTAINER(l, tcpx_unexpected, il);
-        unexpected_drop(p, u);
+    tcpx_unexpected *u = unexpected_take_id(p, m->u.cancel.send_id);
+    if (u) {
         unexpected_free(u);
         ctrl_send_nack(p, m->u.cancel.send_id, TCPX_ERR_PEER, "withdrawn by the sender before it was matched");
     }
@@ -233,7 +187,7 @@ tcpx_status twosided_on_cancel(tcpx_peer *p, const tcpx_msg *m)
 
 /* ------------------------------------------------------------ posting */
 
-void twosided_announce(tcpx_op *op)
+static void twosided_announce(tcpx_op *op)
 {
     tcpx_peer *p = op->p;
     tcpx_msg m = {.type = TCPX_MSG_RTS};
@@ -261,14 +215,12 @@ tcpx_status op_start(tcpx_op *op)
     op->hooks = op->kind == OP_SEND ? &send_hooks : &recv_hooks;
     ops_add(p, op);
     if (op->kind == OP_SEND) {
-        credit_post(op);
+        if (credit_post(op)) twosided_announce(op);
         return TCPX_OK;
     }
     op->state = OPS_POSTED;
-    tcpx_qlink *l = tagmap_first(&p->unx, op->tag);
-    if (l) {
-        tcpx_unexpected *u = TCPX_CONTAINER(l, tcpx_unexpected, ql);
-        unexpected_drop(p, u);
+    tcpx_unexpected *u = unexpected_take_tag(p, op->tag);
+    if (u) {
         match(p, op, u->il.id, u->size, u->data, u->is_inline);
         unexpected_free(u);
         return TCPX_OK;

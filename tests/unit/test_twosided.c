@@ -1,5 +1,5 @@
 /* test_twosided.c - two-sided flow control and matching on one peer, at the
- * message level (src/core/twosided.c, credit.c): no transport, the peer's
+ * message level (src/core/twosided.c, credit.c, unexpected.c): no transport, the peer's
  * outgoing control queue is decoded to see what would go on the wire.
  *   - sender: RTS go while the receiver's budget (sends and inline bytes)
  *     has room, the rest wait unannounced, in post order; each first answer
@@ -91,7 +91,7 @@ static size_t sent(tcpx_msg *out, size_t cap)
 static void finish_peer(tcpx_op **ops, size_t n)
 {
     free(g_p.outq);
-    twosided_free_unexpected(&g_p);
+    unexpected_free_all(&g_p);
     for (size_t i = 0; i < n; i++) {
         if (ops[i]->state != OPS_DONE && ops[i]->state != OPS_FAILED)
             op_fail(ops[i], TCPX_ERR_PEER, "test over");
