@@ -104,7 +104,8 @@ typedef struct tcpx_config {
                                   stream for GPU memory over a host-only transport (default 4) */
     int socks_per_comm;        /* TCPX_SOCKS_PER_COMM: TCP sockets per transport stream (default 1) */
     int io_threads;            /* TCPX_IO_THREADS: the socket transport's I/O threads, serving all its
-                                  sockets (epoll); 0 = one per core, at most 32 (default 0) */
+                                  sockets (epoll); 0 = one per core, at most 32, and one on
+                                  machines of 1-2 cores (default 0) */
     int callers_move;          /* TCPX_CALLERS_MOVE: a thread that polls (tcpx_xfer_test,
                                   tcpx_notify_poll, tcpx_session_progress) moves the bytes of large
                                   messages itself instead of leaving them to the I/O threads: 1 = yes,

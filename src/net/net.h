@@ -69,7 +69,7 @@ typedef int (*tcpx_net_serve_fn)(void *arg);
 /* Transport-wide options the core passes at init. */
 typedef struct tcpx_net_opts {
     int socks_per_comm;            /* built-in transport: TCP sockets per comm */
-    int io_threads;                /* built-in transport: I/O threads (0 = one per core, at most 8) */
+    int io_threads;                /* built-in transport: I/O threads (0 = one per core, at most 32; 1 on 1-2 cores) */
     int callers_move;              /* built-in transport: polling callers move large parts: 0 = on machines
                                       of 1-2 cores (what a zeroed struct asks for), 1 = always, 2 = never */
     int peer_timeout_ms;           /* TCP_USER_TIMEOUT and similar */
