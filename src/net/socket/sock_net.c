@@ -98,11 +98,11 @@ static int sock_send_closed(tcpx_net *n, void *send_comm)
 
 /* One I/O thread per core, at most 32: loopback and fast NICs need about
  * as many copying threads as there are busy streams (measured on 16 cores:
- * 16 streams of GPU memory moved 14.6 GB/s with 8 threads, 19.2 with 16). */
-/* One I/O thread per core, at most 32; one on a machine of 1-2 cores, where
- * the caller's and the progress thread's work already fill it: two there
- * only contend with them (2-core VM, two processes: READ and send of 2-4 MiB
- * 10-25 % slower with two than with one, WRITE the same). */
+ * 16 streams of GPU memory moved 14.6 GB/s with 8 threads, 19.2 with 16).
+ * One on a machine of 1-2 cores, where the caller's and the progress
+ * thread's work already fill it: two there only contend with them (2-core
+ * VM, two processes: READ and send of 2-4 MiB 10-25 % slower with two than
+ * with one, WRITE the same). */
 static int sock_default_threads(void)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
