@@ -225,6 +225,13 @@ tcpx_status tcpx_gpu_fill_random(tcpx_gpu_stream *s, void *dst, size_t n, uint64
 tcpx_status tcpx_gpu_compare_random(tcpx_gpu_stream *s, const void *src, size_t n,
                                     uint64_t seed, uint64_t *first_bad);
 
+/* The same for a stamped test message (tools/bench's layout): bytes [0, h)
+ * and [n - h, n) must hold le64(stamp) (the tail's where both cover a byte;
+ * h <= 8, h <= n), every other byte j byte j % 8 of tcpx_random_word(key,
+ * j / 8) (note: key, not a seed). One kernel, one result read. */
+tcpx_status tcpx_gpu_check_stamped(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t key, size_t h,
+                                   uint64_t stamp, uint64_t *first_bad);
+
 /* Host versions (fill_host.c; always built, no CUDA needed). */
 void tcpx_fill_random_host(void *dst, size_t n, uint64_t seed);
 /* Index of the first byte of [src, src+n) that differs, or UINT64_MAX. */
@@ -243,9 +250,11 @@ tcpx_status tcpx_gpu__fail(const char *call, int err);
  * must be current. */
 tcpx_status tcpx_gpu__launch_copy_list(tcpx_gpu_stream *s, const tcpx_gpu_copy *list, unsigned n);
 /* Queue the comparison kernel (kernels.cu): atomicMin of the index of every
- * differing byte into the device word d_first_bad. Device must be current. */
-tcpx_status tcpx_gpu__launch_compare(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t seed,
-                                     void *d_first_bad);
+ * byte that differs from the sequence of key (from le64(stamp) in the first
+ * and last h bytes; h = 0: none) into the device word d_first_bad. Device
+ * must be current. */
+tcpx_status tcpx_gpu__launch_compare(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t key, size_t h,
+                                     uint64_t stamp, void *d_first_bad);
 
 #ifdef __cplusplus
 }

@@ -453,8 +453,9 @@ tcpx_status tcpx_gpu_stream_sync(tcpx_gpu_stream *s)
     return st;
 }
 
-tcpx_status tcpx_gpu_compare_random(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t seed,
-                                    uint64_t *first_bad)
+/* The comparison kernel's run for both public calls below. */
+static tcpx_status compare_on(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t key, size_t h, uint64_t stamp,
+                              uint64_t *first_bad)
 {
     *first_bad = UINT64_MAX;
     if (n == 0) return TCPX_OK;
@@ -474,7 +475,7 @@ tcpx_status tcpx_gpu_compare_random(tcpx_gpu_stream *s, const void *src, size_t 
         if (!st) s->cmp_host = p;
     }
     if (!st) CK("cudaMemsetAsync", cudaMemsetAsync(s->cmp_dev, 0xff, sizeof *s->cmp_dev, s->stream));
-    if (!st) st = tcpx_gpu__launch_compare(s, src, n, seed, s->cmp_dev);
+    if (!st) st = tcpx_gpu__launch_compare(s, src, n, key, h, stamp, s->cmp_dev);
     if (!st)
         CK("cudaMemcpyAsync", cudaMemcpyAsync(s->cmp_host, s->cmp_dev, sizeof *s->cmp_host,
                                               cudaMemcpyDeviceToHost, s->stream));
@@ -483,6 +484,22 @@ tcpx_status tcpx_gpu_compare_random(tcpx_gpu_stream *s, const void *src, size_t 
     pthread_mutex_unlock(&s->cmp_mu);
     tcpx_gpu__leave(prev);
     return st;
+}
+
+tcpx_status tcpx_gpu_compare_random(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t seed,
+                                    uint64_t *first_bad)
+{
+    return compare_on(s, src, n, tcpx_random_key(seed), 0, 0, first_bad);
+}
+
+tcpx_status tcpx_gpu_check_stamped(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t key, size_t h,
+                                   uint64_t stamp, uint64_t *first_bad)
+{
+    if (h > 8 || h > n) {
+        *first_bad = UINT64_MAX;
+        return tcpx_set_error(TCPX_ERR_INVALID, "check_stamped: stamps of %zu bytes in %zu", h, n);
+    }
+    return compare_on(s, src, n, key, h, stamp, first_bad);
 }
 
 /* ------------------------------------------------------ events */

@@ -132,6 +132,13 @@ tcpx_status tcpx_gpu_compare_random(tcpx_gpu_stream *s, const void *src, size_t 
     return no_cuda();
 }
 
+tcpx_status tcpx_gpu_check_stamped(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t key, size_t h,
+                                   uint64_t stamp, uint64_t *first_bad)
+{
+    if (first_bad) *first_bad = UINT64_MAX;
+    return no_cuda();
+}
+
 tcpx_status tcpx_gpu__enter(int device, int *prev)
 {
     if (prev) *prev = -1;
@@ -145,8 +152,8 @@ tcpx_status tcpx_gpu__fail(const char *call, int err)
     return tcpx_set_error(TCPX_ERR_CUDA, "%s failed: %s", call, NO_CUDA);
 }
 
-tcpx_status tcpx_gpu__launch_compare(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t seed,
-                                     void *d_first_bad)
+tcpx_status tcpx_gpu__launch_compare(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t key, size_t h,
+                                     uint64_t stamp, void *d_first_bad)
 {
     return no_cuda();
 }

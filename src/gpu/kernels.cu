@@ -76,9 +76,20 @@ __global__ void __launch_bounds__(kThreads) fill_kernel(uint8_t *dst, Layout L, 
     if (tid < L.n - L.tail_start) dst[L.tail_start + tid] = expect_byte(key, L.tail_start + tid);
 }
 
+/* What byte o of a checked buffer must hold: le64(stamp) over [0, h) and
+ * over [n - h, n) (the tail's where they overlap), the sequence elsewhere
+ * (h == 0: the sequence everywhere). */
+__device__ __forceinline__ uint8_t expect_at(uint64_t key, uint64_t o, size_t n, size_t h, uint64_t stamp)
+{
+    if (o >= n - h) return (uint8_t)(stamp >> (8 * (o - (n - h))));
+    if (o < h) return (uint8_t)(stamp >> (8 * o));
+    return expect_byte(key, o);
+}
+
 template <bool kAligned8>
 __global__ void __launch_bounds__(kThreads)
-    compare_kernel(const uint8_t *src, Layout L, uint64_t key, unsigned long long *first_bad)
+    compare_kernel(const uint8_t *src, Layout L, uint64_t key, size_t h, uint64_t stamp,
+                   unsigned long long *first_bad)
 {
     size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     size_t stride = (size_t)gridDim.x * blockDim.x;
@@ -95,6 +106,16 @@ __global__ void __launch_bounds__(kThreads)
             size_t k = k0 + u * stride;
             if (k >= L.nvec) break;
             uint64_t o = L.head + 16 * k;
+            if (h && (o < h || o + 16 > L.n - h)) { /* a vector with stamp bytes: byte by byte */
+                for (int b = 0; b < 16; b++) {
+                    uint8_t got = (uint8_t)((b < 8 ? x[u].x : x[u].y) >> (8 * (b & 7)));
+                    if (got != expect_at(key, o + b, L.n, h, stamp)) {
+                        atomicMin(first_bad, (unsigned long long)(o + b));
+                        break;
+                    }
+                }
+                continue;
+            }
             ulonglong2 e = expect16<kAligned8>(key, o, L.shift);
             uint64_t d0 = x[u].x ^ e.x, d1 = x[u].y ^ e.y;
             if (d0 | d1) {
@@ -104,10 +125,11 @@ __global__ void __launch_bounds__(kThreads)
             }
         }
     }
-    if (tid < L.head && src[tid] != expect_byte(key, tid)) atomicMin(first_bad, (unsigned long long)tid);
+    if (tid < L.head && src[tid] != expect_at(key, tid, L.n, h, stamp))
+        atomicMin(first_bad, (unsigned long long)tid);
     if (tid < L.n - L.tail_start) {
         size_t o = L.tail_start + tid;
-        if (src[o] != expect_byte(key, o)) atomicMin(first_bad, (unsigned long long)o);
+        if (src[o] != expect_at(key, o, L.n, h, stamp)) atomicMin(first_bad, (unsigned long long)o);
     }
 }
 
@@ -147,18 +169,17 @@ extern "C" tcpx_status tcpx_gpu_fill_random(tcpx_gpu_stream *s, void *dst, size_
     return st;
 }
 
-extern "C" tcpx_status tcpx_gpu__launch_compare(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t seed,
-                                                void *d_first_bad)
+extern "C" tcpx_status tcpx_gpu__launch_compare(tcpx_gpu_stream *s, const void *src, size_t n, uint64_t key,
+                                                size_t h, uint64_t stamp, void *d_first_bad)
 {
     /* The caller made the stream's device current and set *d_first_bad to ~0. */
     Layout L = layout_of(src, n);
-    uint64_t key = tcpx_random_key(seed);
     const uint8_t *p = static_cast<const uint8_t *>(src);
     unsigned long long *bad = static_cast<unsigned long long *>(d_first_bad);
     unsigned blocks = 1;
     tcpx_status st = grid_for(L, tcpx_gpu_stream_device(s), &blocks);
     if (st) return st;
-    void *args[] = {&p, &L, &key, &bad};
+    void *args[] = {&p, &L, &key, &h, &stamp, &bad};
     const void *fn = L.shift ? (const void *)compare_kernel<false> : (const void *)compare_kernel<true>;
     cudaError_t e = cudaLaunchKernel(fn, dim3(blocks), dim3(kThreads), args, 0,
                                      static_cast<cudaStream_t>(tcpx_gpu_stream_native(s)));

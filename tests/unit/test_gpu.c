@@ -322,6 +322,66 @@ static void test_fill_compare(tcpx_gpu *g)
     tcpx_gpu_free(g, d);
 }
 
+/* A stamped message (tools/bench's layout): le64(stamp) in the first and
+ * last h bytes, the sequence of key elsewhere. Every byte is checked: a
+ * flip in a stamp, next to one, or anywhere between is reported at its
+ * index; h = 0 is the plain comparison. */
+static void test_check_stamped(tcpx_gpu *g)
+{
+    static const size_t sizes[] = {1, 5, 8, 9, 15, 16, 17, 24, 31, 4096, 4096 + 3, 1 * MIB + 8};
+    static const size_t offsets[] = {0, 1, 8, 13};
+    const uint64_t seed = 0x5EED, key = tcpx_random_key(seed), stamp = 0x1122334455667788ull;
+    const size_t cap = 1 * MIB + 8 + 64;
+    unsigned char *d, *ref = malloc(cap);
+    if (!ref) exit(1);
+    MUST(tcpx_gpu_malloc(g, cap, (void **)&d));
+    tcpx_gpu_stream *s;
+    MUST(tcpx_gpu_stream_create(g, &s));
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        for (size_t j = 0; j < sizeof offsets / sizeof offsets[0]; j++) {
+            size_t n = sizes[i], off = offsets[j], h = n < 8 ? n : 8;
+            /* Reference bytes on the host: sequence, then head stamp, then tail stamp. */
+            tcpx_fill_random_host(ref, n, seed);
+            for (size_t k = 0; k < h; k++) ref[k] = (unsigned char)(stamp >> (8 * k));
+            for (size_t k = 0; k < h; k++) ref[n - h + k] = (unsigned char)(stamp >> (8 * k));
+            MUST(tcpx_gpu_memcpy(g, d + off, ref, n));
+            uint64_t bad = 0;
+            MUST(tcpx_gpu_check_stamped(s, d + off, n, key, h, stamp, &bad));
+            CHECK(bad == UINT64_MAX, "n=%zu off=%zu: good stamped message reported bad at %llu", n, off,
+                  (unsigned long long)bad);
+            uint64_t at[6] = {0, h - 1, h < n ? h : n - 1, n - h, n - 1, rnd() % n};
+            for (int t = 0; t < 6; t++) {
+                unsigned char mask = (unsigned char)(1u << (rnd() % 8));
+                flip_byte(g, d + off, at[t], mask);
+                MUST(tcpx_gpu_check_stamped(s, d + off, n, key, h, stamp, &bad));
+                CHECK(bad == at[t], "n=%zu off=%zu: flipped byte %llu, check says %llu", n, off,
+                      (unsigned long long)at[t], (unsigned long long)bad);
+                flip_byte(g, d + off, at[t], mask);
+            }
+            MUST(tcpx_gpu_check_stamped(s, d + off, n, key, h, stamp ^ 1, &bad));
+            CHECK(bad == 0, "n=%zu off=%zu: wrong stamp reported at %llu", n, off,
+                  (unsigned long long)bad);
+            if (n > 16) {
+                MUST(tcpx_gpu_check_stamped(s, d + off, n, key + 1, h, stamp, &bad));
+                CHECK(bad >= h && bad < 24, "n=%zu off=%zu: wrong key reported at %llu", n, off,
+                      (unsigned long long)bad);
+            }
+        }
+    }
+    /* h = 0: the sequence everywhere, as tcpx_gpu_compare_random. */
+    tcpx_fill_random_host(ref, 4096, seed);
+    MUST(tcpx_gpu_memcpy(g, d, ref, 4096));
+    uint64_t bad = 0;
+    MUST(tcpx_gpu_check_stamped(s, d, 4096, key, 0, stamp, &bad));
+    CHECK(bad == UINT64_MAX, "h=0: good sequence reported bad at %llu", (unsigned long long)bad);
+    CHECK(tcpx_gpu_check_stamped(s, d, 4096, key, 9, stamp, &bad) == TCPX_ERR_INVALID && bad == UINT64_MAX,
+          "stamps of 9 bytes accepted");
+    CHECK(tcpx_gpu_check_stamped(s, d, 4, key, 8, stamp, &bad) == TCPX_ERR_INVALID, "stamps longer than the message");
+    tcpx_gpu_stream_destroy(s);
+    tcpx_gpu_free(g, d);
+    free(ref);
+}
+
 static void test_errors(tcpx_gpu *g)
 {
     void *p = (void *)1;
@@ -423,6 +483,7 @@ int main(void)
     test_check_ptr(g, ndev);
     test_copies_events(g);
     test_fill_compare(g);
+    test_check_stamped(g);
     test_errors(g);
     test_threads(g);
     tcpx_gpu_close(g);

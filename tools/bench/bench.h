@@ -109,12 +109,19 @@ typedef struct bench_mem_ops {
     /* copy between host memory and [off, off+n) of m; 0 on success */
     int (*write)(bench_mem *m, size_t off, const void *src, size_t n);
     int (*read)(const bench_mem *m, size_t off, void *dst, size_t n);
+    /* Kinds whose bytes the host cannot read in place (NULL for host): one
+     * check of a stamped message at [off, off+n): le64(stamp) in its first
+     * and last h bytes, byte j of the random stream `seed` elsewhere. 0 when
+     * checked; *first_bad the first differing byte or UINT64_MAX. */
+    int (*check_stamped)(const bench_mem *m, size_t off, size_t n, uint64_t seed, size_t h, uint64_t stamp,
+                         uint64_t *first_bad);
 } bench_mem_ops;
 
 struct bench_mem {
     const bench_mem_ops *ops;
     int gpu;                 /* CUDA device, for kinds that need one */
     void *handle;            /* the kind's own state (an open tcpx_gpu) */
+    void *stream;            /* cuda: the stream check_stamped runs on */
     void *base;
     size_t size;
 };

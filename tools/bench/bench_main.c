@@ -232,9 +232,11 @@ static int sender_main(const bench_opts *o, int boot, int streams)
                     p, over);
     }
     else fprintf(f, "%sraw TCP ceiling: not measured (--no-ceiling)\n", p);
-    fprintf(f, "%sverify: every message's first/last 8 bytes stamp-checked (%ld messages), %ld of them also by the "
-               "CRC-32C of all their bytes%s, %ld messages checked byte for byte: %s\n",
-            p, stamped, crcd, o->crc ? " (host memory)" : " (--no-crc)", verified, errors ? "FAILED" : "OK");
+    fprintf(f, "%sverify: every message's first/last 8 bytes stamp-checked (%ld messages), %ld of them also in "
+               "all their bytes%s, %ld messages checked byte for byte: %s\n",
+            p, stamped, crcd,
+            o->crc ? " (host memory: CRC-32C; GPU memory, send: a compare kernel)" : " (--no-crc)", verified,
+            errors ? "FAILED" : "OK");
     if (errors) fprintf(f, "%s%llu mismatching bytes/stamps (details on stderr)\n", p, (unsigned long long)errors);
     if (uses_gpu(o) && gpu == recv_gpu)
         fprintf(f, "%snote: both processes use GPU %d: without an MPS server (nvidia-cuda-mps-control -d) the GPU "

@@ -62,12 +62,15 @@ static const bench_mem_ops host_ops = {
 static int cuda_alloc(bench_mem *m, size_t size)
 {
     tcpx_gpu *g = NULL;
-    if (tcpx_gpu_open(m->gpu, &g) || tcpx_gpu_malloc(g, size, &m->base)) {
+    tcpx_gpu_stream *s = NULL;
+    if (tcpx_gpu_open(m->gpu, &g) || tcpx_gpu_stream_create(g, &s) || tcpx_gpu_malloc(g, size, &m->base)) {
         fprintf(stderr, "tcpx-bench [%s]: GPU %d: %s\n", bench_role, m->gpu, tcpx_last_error());
+        tcpx_gpu_stream_destroy(s);
         tcpx_gpu_close(g);
         return -1;
     }
     m->handle = g;
+    m->stream = s;
     m->size = size;
     return 0;
 }
@@ -75,8 +78,9 @@ static int cuda_alloc(bench_mem *m, size_t size)
 static void cuda_free(bench_mem *m)
 {
     tcpx_gpu_free(m->handle, m->base);
+    tcpx_gpu_stream_destroy(m->stream);
     tcpx_gpu_close(m->handle);
-    m->handle = m->base = NULL;
+    m->handle = m->base = m->stream = NULL;
     m->size = 0;
 }
 
@@ -92,6 +96,15 @@ static int cuda_read(const bench_mem *m, size_t off, void *dst, size_t n)
     return tcpx_gpu_memcpy(m->handle, dst, (const char *)m->base + off, n) ? -1 : 0;
 }
 
+/* The stream's words are tcpx_random_word(seed, j) (bench_random_fill):
+ * the kernel's key is the seed itself. */
+static int cuda_check_stamped(const bench_mem *m, size_t off, size_t n, uint64_t seed, size_t h, uint64_t stamp,
+                              uint64_t *first_bad)
+{
+    if (off > m->size || n > m->size - off) return -1;
+    return tcpx_gpu_check_stamped(m->stream, (const char *)m->base + off, n, seed, h, stamp, first_bad) ? -1 : 0;
+}
+
 static const bench_mem_ops cuda_ops = {
     .name = "cuda",
     .kind = TCPX_MEM_CUDA,
@@ -99,6 +112,7 @@ static const bench_mem_ops cuda_ops = {
     .free = cuda_free,
     .write = cuda_write,
     .read = cuda_read,
+    .check_stamped = cuda_check_stamped,
 };
 
 /* ------------------------------------------------------------- registry */

@@ -16,7 +16,8 @@
  *           every byte with the regenerated random data
  *   R [cpu%, errors, stamped, verified, crc-checked] -> S
  * Between its stamps a message carries its slot's fixed random bytes: R
- * checks their CRC-32C in every message of host memory (not --no-crc).
+ * checks their CRC-32C in every message of host memory, and for GPU memory
+ * the stamps and every byte in one compare kernel (not --no-crc).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,10 +64,31 @@ static void stamp_write(loop *l, int slot, long iter)
         bench_die("stamp write failed");
 }
 
+/* GPU memory: the stamps and every byte between them in one kernel (one
+ * synchronous step per message, where reading the two stamps is two). */
+static void device_check(loop *l, int slot, long iter, uint64_t v, size_t h)
+{
+    uint64_t bad = UINT64_MAX;
+    if (l->mem.ops->check_stamped(&l->mem, (size_t)slot * l->size, l->size, slot_seed(l, slot), h, v, &bad))
+        bench_die("message check failed: %s", tcpx_last_error());
+    l->stamped++;
+    l->crc_checked++;
+    if (bad == UINT64_MAX) return;
+    if (l->errors < 8)
+        fprintf(stderr, "tcpx-bench [recv]: MISMATCH size %zu slot %d message %ld: byte at offset %llu differs (%s)\n",
+                l->size, slot, iter, (unsigned long long)bad,
+                bad < h || bad >= l->size - h ? "a stamp" : "between the stamps");
+    l->errors++;
+}
+
 static void stamp_check(loop *l, int slot, long iter)
 {
     uint64_t v = stamp_value(l, iter);
     size_t h = l->size < 8 ? l->size : 8, base = (size_t)slot * l->size, tail = l->size - h;
+    if (l->c->o->crc && l->mem.ops->check_stamped) {
+        device_check(l, slot, iter, v, h);
+        return;
+    }
     uint8_t head[8], last[8];
     if (l->mem.ops->read(&l->mem, base, head, h) || l->mem.ops->read(&l->mem, base + tail, last, h))
         bench_die("stamp read failed");
