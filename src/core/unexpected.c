@@ -9,12 +9,14 @@
 #include "core/core.h"
 #include "util/error.h"
 
-static void drop(tcpx_peer *p, tcpx_unexpected *u)
+/* u out of both indexes and the counts; u itself for the caller. */
+static tcpx_unexpected *take(tcpx_peer *p, tcpx_unexpected *u)
 {
     tagmap_unlink(&p->unx, &u->ql);
     idmap_remove(&p->unx_ids, &u->il);
     p->unx_count--;
     p->unx_bytes -= u->is_inline ? u->size : 0;
+    return u;
 }
 
 void unexpected_free(tcpx_unexpected *u)
@@ -58,19 +60,13 @@ tcpx_status unexpected_add(tcpx_peer *p, const tcpx_msg *m, int is_inline)
 tcpx_unexpected *unexpected_take_tag(tcpx_peer *p, uint64_t tag)
 {
     tcpx_qlink *l = tagmap_first(&p->unx, tag);
-    if (!l) return NULL;
-    tcpx_unexpected *u = TCPX_CONTAINER(l, tcpx_unexpected, ql);
-    drop(p, u);
-    return u;
+    return l ? take(p, TCPX_CONTAINER(l, tcpx_unexpected, ql)) : NULL;
 }
 
 tcpx_unexpected *unexpected_take_id(tcpx_peer *p, uint64_t send_id)
 {
     tcpx_idlink *l = idmap_take(&p->unx_ids, send_id);
-    if (!l) return NULL;
-    tcpx_unexpected *u = TCPX_CONTAINER(l, tcpx_unexpected, il);
-    drop(p, u);
-    return u;
+    return l ? take(p, TCPX_CONTAINER(l, tcpx_unexpected, il)) : NULL;
 }
 
 static void free_one(tcpx_qlink *l, void *arg)
